@@ -27,7 +27,7 @@ ROS = [
     "ros-sensor-msgs",
     "ros-nav-msgs",
 ]
-TEST = ["pytest>=8", "hypothesis>=6.100"]
+TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions"]
 
 data_files = [
     ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -170,6 +170,7 @@ class Navigate:
 
     def __post_init__(self):
         place = " ".join(str(self.place).lower().split())
+        place = re.sub(r"^(?:the\s+)+", "", place)  # "the dock" and "dock" are one place
         if not place or not re.fullmatch(r"[a-z0-9][a-z0-9 _'-]*", place):
             raise ActionError(f"place must be a plain name, got {self.place!r}")
         object.__setattr__(self, "place", place)
@@ -369,7 +370,7 @@ def _speed_fields(match, linear: bool) -> dict:
         if unit not in expected:
             raise _Reject(f"speed unit {unit} does not fit a "
                           f"{'straight move' if linear else 'rotation'}")
-        return {"speed": abs(float(speed)), "speed_unit": unit}
+        return {"speed": _magnitude(speed), "speed_unit": unit}
     pace = match.group("pace") if "pace" in match.re.groupindex else None
     if pace:
         return {"pace": "slow" if pace == "slowly" else "fast"}
@@ -378,6 +379,13 @@ def _speed_fields(match, linear: bool) -> dict:
 
 class _Reject(Exception):
     """Internal: the current sentence cannot be accepted."""
+
+
+def _magnitude(text: str) -> float:
+    """A quantity next to a direction word must be unsigned: "forward -2 m" is unclear."""
+    if text.startswith("-"):
+        raise _Reject("a negative number next to a direction word is ambiguous")
+    return float(text)
 
 
 def _parse_sentence(sentence: str, previous):
@@ -393,18 +401,16 @@ def _parse_sentence(sentence: str, previous):
         else:
             canonical = "left" if _ANGULAR_WORDS[direction] > 0 else "right"
         linear = canonical in LINEAR_DIRECTIONS
-        duration = float(m.group("num"))
-        if duration < 0:
-            raise _Reject("a duration cannot be negative")
+        duration = _magnitude(m.group("num"))
         return TimedMove(duration, canonical, _canonical_unit(m.group("unit")),
                          **_speed_fields(m, linear))
     if m := (_RE_MOVE.fullmatch(s)):
         sign = _LINEAR_WORDS[m.group("dir")]
-        return Move(sign * abs(float(m.group("num"))), _canonical_unit(m.group("unit")),
+        return Move(sign * _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
                     **_speed_fields(m, True))
     if m := _RE_TURN.fullmatch(s):
         sign = _ANGULAR_WORDS[m.group("dir")]
-        return Turn(sign * abs(float(m.group("num"))), _canonical_unit(m.group("unit")),
+        return Turn(sign * _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
                     **_speed_fields(m, False))
     if m := _RE_SEED_LINEAR.fullmatch(s):
         return Move(float(m.group("num")), _canonical_unit(m.group("unit")),
