@@ -4,9 +4,10 @@ Pure Python (no rclpy): the node converts `TwistSegment`s to geometry_msgs/Twist
 Conventions follow REP-103: linear.x > 0 drives forward, angular.z > 0 turns
 left (counter-clockwise seen from above).
 
-Policy: speeds above a limit are clamped (slower is always safe); distances,
-angles and durations above a limit are refused, because cutting them short
-would silently do something other than what was asked.
+Policy: an explicit speed above a limit ("at 10 m/s") is refused, like a distance,
+angle or duration above its limit: doing less than was asked, silently, is a wrong
+motion. Relative paces ("quickly") are clamped to the limit, and every Twist is
+clamped again before it is published.
 """
 from __future__ import annotations
 
@@ -81,12 +82,16 @@ def clamp_twist(linear_x: float, angular_z: float, limits: SafetyLimits) -> tupl
     return clamp(linear_x, limits.max_linear_speed), clamp(angular_z, limits.max_angular_speed)
 
 
-def _speed(action, linear: bool, limits: SafetyLimits) -> tuple[float, bool]:
+def _speed(action, linear: bool, limits: SafetyLimits) -> tuple[float, bool] | PlanError:
     default = limits.default_linear_speed if linear else limits.default_angular_speed
     limit = limits.max_linear_speed if linear else limits.max_angular_speed
     if action.speed is not None:
         table = LINEAR_SPEED_UNITS if linear else ANGULAR_SPEED_UNITS
         speed = action.speed * table[action.speed_unit]
+        if speed > limit:
+            unit = "m/s" if linear else "rad/s"
+            return PlanError(f"speed {speed:.3g} {unit} exceeds the limit of "
+                             f"{format_number(limit)} {unit}")
     elif action.pace == "slow":
         speed = default * limits.slow_factor
     elif action.pace == "fast":
@@ -109,7 +114,10 @@ def plan_action(action: Action, limits: SafetyLimits) -> TwistSegment | PlanErro
         if abs(metres) > limits.max_distance:
             return PlanError(f"distance {abs(metres):.2f} m exceeds the limit of "
                              f"{format_number(limits.max_distance)} m")
-        speed, clamped = _speed(action, True, limits)
+        speed = _speed(action, True, limits)
+        if isinstance(speed, PlanError):
+            return speed
+        speed, clamped = speed
         duration = abs(metres) / speed
         return _bounded(TwistSegment(math.copysign(speed, metres), 0.0, duration,
                                      distance=metres, clamped=clamped), limits)
@@ -118,13 +126,19 @@ def plan_action(action: Action, limits: SafetyLimits) -> TwistSegment | PlanErro
         if abs(radians) > limits.max_angle:
             return PlanError(f"angle {math.degrees(abs(radians)):.0f} deg exceeds the limit of "
                              f"{math.degrees(limits.max_angle):.0f} deg")
-        speed, clamped = _speed(action, False, limits)
+        speed = _speed(action, False, limits)
+        if isinstance(speed, PlanError):
+            return speed
+        speed, clamped = speed
         duration = abs(radians) / speed
         return _bounded(TwistSegment(0.0, math.copysign(speed, radians), duration,
                                      angle=radians, clamped=clamped), limits)
     if isinstance(action, TimedMove):
         seconds = action.duration * TIME_UNITS[action.unit]
-        speed, clamped = _speed(action, action.is_linear, limits)
+        speed = _speed(action, action.is_linear, limits)
+        if isinstance(speed, PlanError):
+            return speed
+        speed, clamped = speed
         sign = 1.0 if action.direction in ("forward", "left") else -1.0
         if action.is_linear:
             return _bounded(TwistSegment(sign * speed, 0.0, seconds, clamped=clamped), limits)

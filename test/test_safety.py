@@ -44,10 +44,22 @@ def test_odometry_targets_are_signed_si():
 
 @pytest.mark.parametrize("action", [
     Move(2.0, speed=10.0), Turn(90, speed=100.0), TimedMove(1, "left", speed=9.0),
-    Move(2.0, speed=900, speed_unit="cm/s"),
+    Move(2.0, speed=900, speed_unit="cm/s"), Turn(90, speed=90, speed_unit="deg/s"),
 ])
-def test_speeds_over_the_limit_are_clamped_and_flagged(action):
-    (segment,) = plan_twists([action], LIMITS)
+def test_explicit_speeds_over_the_limit_are_refused(action):
+    plan = plan_twists([action], LIMITS)
+    assert isinstance(plan, PlanError) and "speed" in plan.reason
+
+
+@pytest.mark.parametrize("action", [
+    Move(2.0, pace="fast"), Turn(90, pace="fast"), TimedMove(1, "left", pace="fast"),
+])
+def test_paces_over_the_limit_are_clamped_and_flagged(action):
+    limits = SafetyLimits(max_linear_speed=0.6, max_angular_speed=0.6)
+    (segment,) = plan_twists([action], limits)
+    assert abs(segment.linear_x) <= limits.max_linear_speed
+    assert abs(segment.angular_z) <= limits.max_angular_speed
+    assert segment.clamped
     assert abs(segment.linear_x) <= LIMITS.max_linear_speed
     assert abs(segment.angular_z) <= LIMITS.max_angular_speed
     assert segment.clamped

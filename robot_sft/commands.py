@@ -1,0 +1,64 @@
+"""What the node does with raw /command text before any model sees it.
+
+Pure Python. Two jobs:
+- `sanitise_command`: any input (binary, control characters, megabytes of text)
+  becomes one bounded line of printable text, so the tokenizer and the log stay safe.
+- `is_stop_command`: a deterministic stop detector that runs BEFORE the model, so
+  "stop" halts the robot in milliseconds even while the model is busy or wrong.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# A command is a stop command when every word is a stop word or filler, and at
+# least one is a stop word: "Stop!", "emergency stop", "stop now please", "halt".
+# "Stop at the kitchen" is not one (it goes to the model, and still preempts motion).
+STOP_WORDS = frozenset({
+    "stop", "halt", "freeze", "estop", "abort", "emergency",
+    "stopp", "arrête", "arrete", "alto",  # common enough to honour without a model
+})
+STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move", "stop stop")
+_FILLER_WORDS = frozenset({
+    "now", "please", "immediately", "right", "away", "the", "robot", "it", "all",
+    "motion", "moving", "movement", "everything", "just", "hey", "ok", "okay", "you",
+    "at", "once", "asap",
+})
+
+_STOP_PHRASES = re.compile(r"\b(?:" + "|".join(STOP_PHRASES) + r")\b")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def sanitise_command(raw, max_chars: int) -> str:
+    """One line of text of at most `max_chars` characters from whatever arrived.
+
+    Bytes are decoded as UTF-8 with replacement characters; control characters
+    and runs of whitespace become single spaces; the text is cut (never
+    rejected) so a huge message costs no more than a short one."""
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    elif not isinstance(raw, str):
+        raw = str(raw)
+    raw = raw[: max(4 * max_chars, 64)]  # bound the work below on huge input
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c for c in text)
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text[:max_chars].rstrip()
+
+
+def _words(text: str) -> list[str]:
+    # NFKC folds full-width "ＳＴＯＰ" and similar look-alikes onto plain letters.
+    text = unicodedata.normalize("NFKC", text).lower().replace("'", "").replace("\u2019", "")
+    return re.findall(r"[^\W_]+", text)  # numbers count as words: "stop 3" is not a stop
+
+
+def is_stop_command(text: str) -> bool:
+    """True when the command only asks the robot to stop (any case, punctuation, politeness)."""
+    if not isinstance(text, str) or len(text) > 200:
+        return False
+    words = _words(text)
+    if not words:
+        return False
+    words = _STOP_PHRASES.sub("stop", " ".join(words)).split()
+    return any(w in STOP_WORDS for w in words) and all(
+        w in STOP_WORDS or w in _FILLER_WORDS for w in words)

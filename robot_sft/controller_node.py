@@ -1,0 +1,359 @@
+"""ROS 2 node `controller`: /command text -> model -> /response text and /cmd_vel motion.
+
+Threads, and why:
+- executor threads (MultiThreadedExecutor): callbacks only. The /command callback
+  never waits for the model, so a stop is served while the model is busy.
+- worker thread: runs the model, one command at a time. A newer command cancels
+  the running generation and replaces the pending one (latest wins, nothing queues).
+- motion thread: re-publishes the current Twist at publish_rate_hz and ends each
+  segment exactly on time (or on odometry), driven by `robot_sft.executor`.
+One lock guards the plan and the /cmd_vel publisher, so once a stop has published
+zero no older non-zero Twist can follow it.
+
+Run: ros2 run robot_sft controller --ros-args -p adapter:=outputs/embedded
+     ros2 run robot_sft controller --ros-args -p model_backend:=fixed   # dry run, echo
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import rclpy
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import BatteryState, LaserScan
+from std_msgs.msg import String
+
+from robot_sft.adapter import AdapterError
+from robot_sft.commands import is_stop_command, sanitise_command
+from robot_sft.controller_config import PARAMETERS, make_config
+from robot_sft.executor import MotionExecutor
+from robot_sft.inference import GenerationCancelled, load_command_model
+from robot_sft.models import ModelLoadError
+from robot_sft.reply import battery_text, build_reply, obstacles_text
+from robot_sft.response_format import Stop, render_response
+from robot_sft.safety import TwistSegment, clamp_twist, describe_plan
+
+STOP_REPLY = f"{render_response([Stop()])}\n{describe_plan([TwistSegment(0.0, 0.0, 0.0)])}"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    command: str
+
+
+def _yaw(q) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+class ControllerNode(Node):
+    def __init__(self, model=None, **kwargs):
+        super().__init__("controller", **kwargs)
+        for p in PARAMETERS:
+            self.declare_parameter(p.name, p.default, ParameterDescriptor(
+                description=p.description, read_only=p.read_only))
+        self.config = make_config(self._parameter_values())  # ValueError: bad parameters
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        cfg = self.config
+
+        self._lock = threading.Lock()
+        self._work_ready = threading.Condition(self._lock)
+        self._motion_wake = threading.Condition(self._lock)
+        self._closing = False
+        self._job_id = 0              # id of the newest command; older results are stale
+        self._pending: Job | None = None
+        self._busy: Job | None = None
+        self._cancel = threading.Event()
+        self._battery = None
+        self._scan = None
+        self._motion = MotionExecutor(1.0 / cfg.publish_rate_hz, cfg.odom_timeout,
+                                      cfg.cmd_vel_timeout, cfg.use_odometry)
+
+        self.cmd_vel_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
+        self.response_pub = self.create_publisher(String, cfg.response_topic, 10)
+        self.goal_pub = self.create_publisher(PoseStamped, cfg.goal_topic, 10)
+        commands = ReentrantCallbackGroup()  # a stop may arrive while a command is handled
+        sensors = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(String, cfg.command_topic, self._on_command, 10,
+                                 callback_group=commands)
+        self.create_subscription(Odometry, cfg.odom_topic, self._on_odom, qos_profile_sensor_data,
+                                 callback_group=sensors)
+        self.create_subscription(BatteryState, cfg.battery_topic, self._on_battery,
+                                 qos_profile_sensor_data, callback_group=sensors)
+        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
+                                 callback_group=sensors)
+
+        self.model = model if model is not None else load_command_model(cfg)
+        self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
+                                          name=f"controller-{loop.__name__.strip('_')}")
+                         for loop in (self._worker_loop, self._motion_loop)]
+        for thread in self._threads:
+            thread.start()
+        self.get_logger().info(
+            f"ready: {type(self.model).__name__}, limits {cfg.max_linear_speed} m/s, "
+            f"{cfg.max_angular_speed} rad/s; places: {', '.join(cfg.places) or 'none'}")
+
+    # ------------------------------------------------------------------ parameters
+    def _parameter_values(self) -> dict:
+        return {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        values = {**self._parameter_values(), **{p.name: p.value for p in params}}
+        try:
+            config = make_config(values)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._lock:  # applies to the next command; a running plan keeps its limits
+            self.config = config
+            self._motion.publish_period = 1.0 / config.publish_rate_hz
+            self._motion.odom_timeout = config.odom_timeout
+            self._motion.cmd_vel_timeout = config.cmd_vel_timeout
+            self._motion.use_odometry = config.use_odometry
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ publishing
+    def _publish_twist(self, linear_x: float, angular_z: float) -> None:
+        """Every Twist goes through clamp_twist. Call with self._lock held."""
+        msg = Twist()
+        msg.linear.x, msg.angular.z = clamp_twist(linear_x, angular_z, self.config.limits)
+        self.cmd_vel_pub.publish(msg)
+
+    def _say(self, text: str) -> None:
+        # Lone surrogates (possible in a model's or a caller's str) cannot cross DDS.
+        self.response_pub.publish(String(data=text.encode("utf-8", "replace").decode("utf-8")))
+
+    def halt(self, reason: str, always: bool = True) -> None:
+        """Drop the plan and publish zero (if `always` or something was moving)."""
+        with self._lock:
+            was_moving = self._motion.halt()
+            if always or was_moving:
+                self._publish_twist(0.0, 0.0)
+            self._motion_wake.notify()
+        if was_moving:
+            self.get_logger().info(f"motion stopped: {reason}")
+
+    def stop(self, reason: str) -> None:
+        """The fast path: cancel generation and pending work, publish zero now."""
+        with self._lock:
+            self._job_id += 1
+            self._pending = None
+            self._cancel.set()
+            self._motion.halt()
+            self._publish_twist(0.0, 0.0)
+            self._motion_wake.notify()
+        self.get_logger().info(f"stop: {reason}")
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_command(self, msg: String) -> None:
+        try:
+            self.handle_command(msg.data)
+        except Exception as exc:  # never let one message take the node down
+            self.stop(f"error while handling a command: {type(exc).__name__}: {exc}")
+            self.get_logger().error(f"command handling failed: {exc!r}")
+
+    def handle_command(self, raw) -> None:
+        limit = self.config.max_command_chars
+        text = sanitise_command(raw, limit)
+        if len(raw) > limit:
+            self.get_logger().warning(f"command of {len(raw)} characters cut to {limit}")
+        if is_stop_command(text):
+            self.stop(f"stop command {text!r}")
+            self._say(STOP_REPLY)
+            return
+        if not text:
+            self.get_logger().warning("empty command ignored")
+            self._say("Ignored an empty command.")
+            return
+        self.halt("preempted by a new command", always=False)
+        with self._lock:
+            self._job_id += 1
+            if self._pending is not None:
+                self.get_logger().warning(
+                    f"dropping command {self._pending.command[:60]!r}: superseded")
+            if self._busy is not None:
+                self._cancel.set()  # the running generation is stale now
+            self._pending = Job(self._job_id, text)
+            self._work_ready.notify()
+
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose
+        with self._lock:
+            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation),
+                                            time.monotonic()):
+                self._motion_wake.notify()
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        self._battery = (msg.percentage, msg.voltage)
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        self._scan = msg
+
+    def status_texts(self) -> tuple[str, str]:
+        """What {battery} and {obstacles} become, from the latest sensor messages."""
+        battery, scan, cfg = self._battery, self._scan, self.config
+        battery = battery_text(*battery) if battery else \
+            f"unknown (no /{cfg.battery_topic.lstrip('/')} received)"
+        obstacles = obstacles_text(scan.ranges, scan.angle_min, scan.angle_increment,
+                                   scan.range_min, scan.range_max) if scan else \
+            f"unknown (no /{cfg.scan_topic.lstrip('/')} received)"
+        return battery, obstacles
+
+    # ------------------------------------------------------------------ threads
+    def _guarded_loop(self, loop) -> None:
+        while not self._closing:
+            try:
+                loop()
+            except Exception as exc:  # log, stop the robot, keep serving
+                self.get_logger().error(f"{loop.__name__} failed: {exc!r}")
+                self.stop(f"internal error: {type(exc).__name__}")
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._busy = None
+                while self._pending is None and not self._closing:
+                    self._work_ready.wait()
+                if self._closing:
+                    return
+                job, self._pending, self._busy = self._pending, None, self._pending
+                self._cancel = cancel = threading.Event()
+            self.serve(job, cancel)
+
+    def serve(self, job: Job, cancel: threading.Event) -> None:
+        """Model -> reply -> motion, for one command (worker thread)."""
+        started = time.monotonic()
+        try:
+            text = self.model.respond(job.command, cancel)
+        except GenerationCancelled:
+            self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
+            return
+        except Exception as exc:
+            self.stop(f"model error: {type(exc).__name__}")
+            self.get_logger().error(f"model failed on {job.command[:60]!r}: {exc!r}")
+            self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
+            return
+        self.get_logger().info(f"model ({time.monotonic() - started:.2f} s): {text[:200]!r}")
+        cfg = self.config
+        reply = build_reply(text, cfg.limits, cfg.places, *self.status_texts())
+        with self._lock:
+            if job.id != self._job_id or self._closing:
+                self.get_logger().info(f"dropping the answer to {job.command[:60]!r}: superseded")
+                return
+            self._say(reply.text)
+            if reply.goal is not None:
+                self.goal_pub.publish(self._goal_message(reply.goal))
+            if reply.segments:
+                self._motion.start(reply.segments)
+                self._motion_wake.notify()
+        if not reply.ok:
+            self.get_logger().warning(reply.text.splitlines()[-1])
+
+    def _goal_message(self, place) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.frame_id = self.config.frame_id
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.pose.position.x, msg.pose.position.y = place.x, place.y
+        msg.pose.orientation.z, msg.pose.orientation.w = math.sin(place.yaw / 2), math.cos(place.yaw / 2)
+        return msg
+
+    def _motion_loop(self) -> None:
+        with self._lock:
+            while not self._closing:
+                step = self._motion.step(time.monotonic())
+                if step.twist is not None:
+                    self._publish_twist(*step.twist)
+                if step.event:
+                    self.get_logger().info(step.event)
+                timeout = None if step.wake_at is None else max(0.0, step.wake_at - time.monotonic())
+                self._motion_wake.wait(timeout)
+
+    # ------------------------------------------------------------------ shutdown
+    def destroy_node(self) -> None:
+        """Zero first, then stop the threads, then the ROS handles."""
+        if not hasattr(self, "_threads"):  # __init__ failed (bad parameters, no model)
+            return super().destroy_node()
+        try:
+            self.stop("node shutting down")
+        except Exception as exc:  # the context may already be gone
+            self.get_logger().warning(f"could not publish zero on shutdown: {exc!r}")
+        with self._lock:
+            self._closing = True
+            self._work_ready.notify_all()
+            self._motion_wake.notify_all()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    # Our own SIGINT/SIGTERM handlers: rclpy's would invalidate the context before
+    # `finally` could publish the last zero Twist.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    logger = rclpy.logging.get_logger("controller")
+    quit_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: quit_requested.set())
+    node, executor, spinner, code = None, None, None, 0
+    try:
+        started = time.monotonic()
+        node = ControllerNode()
+        logger.info(f"start-up took {time.monotonic() - started:.2f} s")
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        errors = []
+
+        def spin():
+            try:
+                executor.spin()
+            except ExternalShutdownException:
+                pass
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                quit_requested.set()
+
+        spinner = threading.Thread(target=spin, daemon=True, name="controller-executor")
+        spinner.start()
+        while not quit_requested.wait(0.2):
+            pass
+        if errors:
+            raise errors[0]
+    except (ParameterException, ValueError) as exc:
+        logger.error(f"invalid parameters: {exc}")
+        code = 2
+    except (AdapterError, ModelLoadError) as exc:
+        logger.error(f"cannot load the model: {exc}")
+        code = 1
+    except Exception as exc:
+        logger.error(f"controller failed: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        if node is not None:
+            try:
+                node.stop("shutting down")  # the last zero Twist, before anything is torn down
+            except Exception as exc:
+                logger.error(f"could not publish the last zero Twist: {exc!r}")
+        if executor is not None:
+            executor.shutdown(timeout_sec=2.0)
+        if spinner is not None:
+            spinner.join(timeout=2.0)
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

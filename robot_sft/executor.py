@@ -1,0 +1,159 @@
+"""The motion state machine: which velocity to publish now, and when to stop.
+
+Pure Python, driven by explicit timestamps (seconds on a monotonic clock), so it
+is tested without ROS or sleeping. The node calls `step(now)` from its motion
+thread and `update_odometry` from its /odom callback.
+
+Each segment is open-loop (publish for `duration`) unless odometry is live when
+the segment starts and the segment has a `distance`/`angle`: then it is closed on
+odometry (stop once covered) with a time-out of `CLOSED_LOOP_TIMEOUT` x the planned
+duration, so a stuck wheel or a stalled odometry cannot drive on for ever.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from robot_sft.safety import TwistSegment
+
+CLOSED_LOOP_TIMEOUT = 1.5  # x planned duration
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    x: float
+    y: float
+    yaw: float
+    stamp: float  # monotonic seconds when received
+
+
+@dataclass(frozen=True)
+class Step:
+    twist: tuple[float, float] | None  # (linear_x, angular_z) to publish now; None: nothing
+    wake_at: float | None              # call step() again at this time; None: idle
+    event: str = ""                    # something worth a log line ("segment 1/2 done ...")
+
+
+def _wrap(angle: float) -> float:
+    return math.atan2(math.sin(angle), math.cos(angle))
+
+
+class MotionExecutor:
+    def __init__(self, publish_period: float, odom_timeout: float = 0.5,
+                 cmd_vel_timeout: float = 0.5, use_odometry: bool = True):
+        self.publish_period = publish_period
+        self.odom_timeout = odom_timeout
+        self.cmd_vel_timeout = cmd_vel_timeout
+        self.use_odometry = use_odometry
+        self.pose: Pose2D | None = None
+        self._segments: list[TwistSegment] = []
+        self._index = 0
+        self._started_at: float | None = None  # start of the current segment
+        self._closed = False                   # current segment is closed on odometry
+        self._origin: Pose2D | None = None
+        self._turned = 0.0                     # signed yaw accumulated since the origin
+        self._last_publish: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._index < len(self._segments)
+
+    @property
+    def segment(self) -> TwistSegment | None:
+        return self._segments[self._index] if self.active else None
+
+    def start(self, segments) -> None:
+        """Replace whatever runs now (preemption) with `segments`."""
+        self._segments = list(segments)
+        self._index = 0
+        self._started_at = None
+        self._last_publish = None
+
+    def halt(self) -> bool:
+        """Drop the plan. True if something was running (the caller publishes zero)."""
+        was_active = self.active
+        self._segments, self._index = [], 0
+        return was_active
+
+    def odometry_live(self, now: float) -> bool:
+        return self.pose is not None and now - self.pose.stamp <= self.odom_timeout
+
+    def update_odometry(self, x: float, y: float, yaw: float, now: float) -> bool:
+        """Record a pose. True when it completes a closed-loop segment (wake the loop)."""
+        if self._closed and self.pose is not None and self.active:
+            self._turned += _wrap(yaw - self.pose.yaw)
+        self.pose = Pose2D(x, y, yaw, now)
+        return self.active and self._closed and self._covered()
+
+    def progress(self) -> float:
+        """Distance (m) or angle (rad) covered in the commanded direction, by odometry."""
+        seg, origin, pose = self.segment, self._origin, self.pose
+        if seg is None or origin is None or pose is None:
+            return 0.0
+        if seg.distance is not None:
+            return math.hypot(pose.x - origin.x, pose.y - origin.y)
+        return math.copysign(1.0, seg.angle) * self._turned
+
+    def _target(self) -> float:
+        seg = self.segment
+        return abs(seg.distance if seg.distance is not None else seg.angle)
+
+    def _covered(self) -> bool:
+        return self.progress() >= self._target()
+
+    def _begin_segment(self, now: float) -> None:
+        seg = self.segment
+        self._started_at = now
+        self._closed = (self.use_odometry and self.odometry_live(now) and not seg.is_stop
+                        and (seg.distance is not None or seg.angle is not None))
+        self._origin = self.pose if self._closed else None
+        self._turned = 0.0
+
+    def _segment_done(self, now: float) -> str:
+        """Why the current segment is over, or "" while it runs."""
+        seg, elapsed = self.segment, now - self._started_at
+        if seg.is_stop:
+            return "stop"
+        if not self._closed:
+            return "time" if elapsed >= seg.duration else ""
+        if self._covered():
+            return "odometry"
+        if elapsed >= CLOSED_LOOP_TIMEOUT * seg.duration:
+            return "odometry time-out"
+        if not self.odometry_live(now) and elapsed >= seg.duration:
+            return "time (odometry lost)"
+        return ""
+
+    def step(self, now: float) -> Step:
+        if not self.active:
+            return Step(None, None)
+        if (self._last_publish is not None
+                and now - self._last_publish > self.cmd_vel_timeout):
+            # The loop was starved: the base may have stopped on its own watchdog,
+            # so the remaining open-loop timing would be wrong. Give up safely.
+            gap = now - self._last_publish
+            self.halt()
+            return Step((0.0, 0.0), None, f"aborted: no cmd_vel for {gap:.2f} s "
+                                          f"(cmd_vel_timeout); motion stopped")
+        events = []
+        if self._started_at is None:
+            self._begin_segment(now)
+        while self.active and (reason := self._segment_done(now)):
+            seg = self.segment
+            events.append(f"segment {self._index + 1}/{len(self._segments)} ended by {reason}"
+                          + (f" after {self.progress():.3f}" if self._closed else ""))
+            self._index += 1
+            if self.active:
+                self._begin_segment(now)
+        event = "; ".join(events)
+        if not self.active:
+            self._last_publish = None
+            return Step((0.0, 0.0), None, event)
+        seg = self.segment
+        self._last_publish = now
+        wake = now + self.publish_period
+        if not self._closed:  # end exactly on time rather than on the next tick
+            wake = min(wake, self._started_at + seg.duration)
+        else:
+            wake = min(wake, self._started_at + CLOSED_LOOP_TIMEOUT * seg.duration)
+        return Step((seg.linear_x, seg.angular_z), wake, event)

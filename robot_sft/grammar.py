@@ -1,0 +1,309 @@
+"""A grammar of the canonical response format, derived from `robot_sft.response_format`.
+
+`render_response` writes one canonical line per action ("Move forward 2 m.", "Turn right
+90 deg at 0.3 rad/s.", "Cannot comply: ..."). This module describes exactly those lines
+so that decoding can be constrained to them (`robot_sft.constrained`): whatever a
+constrained model writes, `parse_response` accepts.
+
+Nothing is typed twice. Directions, units and refusal reasons come from the format's
+tables; the fixed lines ("Stop.", "Battery status: {battery}.", the pace words) are
+obtained by rendering probe actions, so a change to the renderer changes the grammar.
+test/test_grammar.py checks both directions: rendered responses match, and text the
+grammar accepts parses.
+
+One expression tree is written out two ways:
+
+* `response_regex()` - a portable regular expression (no look-around, no back
+  references): Python `re`, Rust `regex` (llguidance), interegular (lm-format-enforcer).
+* `response_gbnf()` - a GBNF grammar (llama.cpp syntax, read by xgrammar and llguidance).
+
+Deliberate restrictions, so that the grammar is finite and safe to decode greedily:
+numbers have at most 5 integer and 4 decimal digits in canonical form (no trailing
+zeros); place names are at most 5 lowercase words and never contain the word "then"
+(the parser splits sentences there) nor start with "the" (the parser drops it); a refusal
+is a line of its own, with a reason from REFUSAL_REASONS; at most `max_lines` lines; one
+optional space before the first line (see `response_grammar`).
+"""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+from robot_sft.response_format import (
+    ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
+    LINEAR_SPEED_UNITS, PACES, REFUSAL_REASONS, STATUS_TOPICS, TIME_UNITS, Move, Navigate, Refuse,
+    Status, Stop, render_action,
+)
+from robot_sft.safety import SafetyLimits
+
+DEFAULT_MAX_LINES = SafetyLimits().max_actions
+MAX_INT_DIGITS = 5
+MAX_DECIMALS = 4
+MAX_PLACE_WORDS = 5
+MAX_WORD_CHARS = 16
+# Words a place name may not contain: the parser splits sentences at " then ", and strips a
+# leading "the", so either would make the line mean something else than it says.
+PLACE_STOP_WORDS = ("then",)
+PLACE_FIRST_STOP_WORDS = ("the", "then")
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Lit:
+    text: str
+
+
+@dataclass(frozen=True)
+class Chars:
+    chars: frozenset
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Alt:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Rep:
+    item: object
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named sub-expression: a GBNF rule, inlined in the regex."""
+
+    name: str
+    body: object
+
+
+def seq(*items):
+    return Seq(tuple(items))
+
+
+def alt(*items):
+    return Alt(tuple(items))
+
+
+def optional(item):
+    return Rep(item, 0, 1)
+
+
+_REGEX_META = set(r".^$*+?()[]{}|\/")
+
+
+def _class_text(chars) -> str:
+    """Characters as the body of a [...] class: runs as ranges, "-" last so that every
+    dialect (Python, Rust regex, interegular, GBNF) reads it literally without escaping."""
+    codes = sorted(ord(c) for c in chars if c != "-")
+    if any(chr(c) in "\\]^[" for c in codes):
+        raise ValueError(f"unsupported class characters {sorted(chars)}")
+    parts, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        first, last = chr(codes[i]), chr(codes[j])
+        parts.append(first if i == j else first + last if j == i + 1 else f"{first}-{last}")
+        i = j + 1
+    return "".join(parts) + ("-" if "-" in chars else "")
+
+
+def to_regex(node) -> str:
+    if isinstance(node, Lit):
+        return "".join("\\n" if c == "\n" else "\\" + c if c in _REGEX_META else c
+                       for c in node.text)
+    if isinstance(node, Chars):
+        return f"[{_class_text(node.chars)}]"
+    if isinstance(node, Seq):
+        return "".join(to_regex(i) for i in node.items)
+    if isinstance(node, Alt):
+        return "(?:" + "|".join(to_regex(i) for i in node.items) + ")"
+    if isinstance(node, Rep):
+        return f"(?:{to_regex(node.item)}){_quantifier(node)}"
+    if isinstance(node, Rule):
+        return to_regex(node.body)
+    raise TypeError(node)
+
+
+def _quantifier(node: Rep) -> str:
+    if (node.low, node.high) == (0, 1):
+        return "?"
+    return f"{{{node.low}}}" if node.low == node.high else f"{{{node.low},{node.high}}}"
+
+
+def to_gbnf(root: Rule) -> str:
+    """GBNF text with one line per named rule, `root` first."""
+    rules: dict[str, str] = {}
+
+    def emit(node) -> str:
+        if isinstance(node, Lit):
+            return '"' + node.text.replace("\\", "\\\\").replace('"', '\\"').replace(
+                "\n", "\\n") + '"'
+        if isinstance(node, Chars):
+            return f"[{_class_text(node.chars)}]"
+        if isinstance(node, Seq):
+            return " ".join(emit(i) for i in node.items)
+        if isinstance(node, Alt):
+            return "(" + " | ".join(emit(i) for i in node.items) + ")"
+        if isinstance(node, Rep):
+            return f"({emit(node.item)}){_quantifier(node)}"
+        if isinstance(node, Rule):
+            if node.name not in rules:
+                rules[node.name] = ""  # reserve the slot so the order reads top-down
+                rules[node.name] = emit(node.body)
+            return node.name
+        raise TypeError(node)
+
+    emit(root)
+    return "\n".join(f"{name} ::= {body}" for name, body in rules.items()) + "\n"
+
+
+# --------------------------------------------------------------------------- pieces
+
+_WORD_FIRST = frozenset(string.ascii_lowercase + string.digits)
+_WORD_CHARS = _WORD_FIRST | frozenset("_'-")
+
+
+def word_except(excluded, first=_WORD_FIRST, rest=_WORD_CHARS, max_len=MAX_WORD_CHARS):
+    """A word of `first` + `rest` characters that is none of `excluded`, without look-ahead:
+    walk the trie of excluded words, leaving it as soon as a character differs."""
+    excluded = set(excluded)
+
+    def after(prefix: str):
+        chars = first if not prefix else rest
+        branching = sorted({w[len(prefix)] for w in excluded
+                            if w.startswith(prefix) and len(w) > len(prefix)} & chars)
+        options = [seq(Lit(c), after(prefix + c)) for c in branching]
+        leave = chars - set(branching)
+        if leave:
+            tail = Rep(Chars(rest), 0, max(0, max_len - len(prefix) - 1))
+            options.append(seq(Chars(frozenset(leave)), tail))
+        body = alt(*options)
+        may_end_here = bool(prefix) and prefix not in excluded
+        return optional(body) if may_end_here else body
+
+    return after("")
+
+
+def _number_parts():
+    digit, nonzero = frozenset(string.digits), frozenset("123456789")
+    whole = seq(Chars(nonzero), Rep(Chars(digit), 0, MAX_INT_DIGITS - 1))
+    fraction = seq(Lit("."), Rep(Chars(digit), 0, MAX_DECIMALS - 1), Chars(nonzero))
+    return whole, fraction
+
+
+def number() -> Rule:
+    """What `format_number` writes for the numbers a command holds: 0, 2, 0.5, 12.25."""
+    whole, fraction = _number_parts()
+    return Rule("number", seq(alt(Lit("0"), whole), optional(fraction)))
+
+
+def positive_number() -> Rule:
+    """A number above zero (speeds): 0 itself is not allowed, 0.5 is."""
+    whole, fraction = _number_parts()
+    return Rule("positive-number", alt(seq(whole, optional(fraction)), seq(Lit("0"), fraction)))
+
+
+def words(options) -> Alt:
+    return alt(*[Lit(o) for o in options])
+
+
+def _suffix(full: str, prefix: str) -> str:
+    assert full.startswith(prefix), (full, prefix)
+    return full[len(prefix):]
+
+
+def pace_words() -> list[str]:
+    """The pace suffixes as the renderer writes them (" slowly", " quickly")."""
+    plain = render_action(Move(1)).rstrip(".")
+    return [_suffix(render_action(Move(1, pace=p)).rstrip("."), plain) for p in PACES]
+
+
+def speed_suffix(name: str, units) -> Rule:
+    at = seq(Lit(" at "), positive_number(), Lit(" "), words(sorted(units)))
+    return Rule(name, optional(alt(at, *[Lit(w) for w in pace_words()])))
+
+
+def motion_lines() -> list:
+    linear = speed_suffix("linear-speed", LINEAR_SPEED_UNITS)
+    angular = speed_suffix("angular-speed", ANGULAR_SPEED_UNITS)
+    time = seq(Lit(" for "), number(), Lit(" "), words(sorted(TIME_UNITS)))
+    move = seq(Lit("Move "), words(LINEAR_DIRECTIONS))
+    turn = seq(Lit("Turn "), words(ANGULAR_DIRECTIONS))
+    amount = lambda units: seq(Lit(" "), number(), Lit(" "), words(sorted(units)))  # noqa: E731
+    return [
+        Rule("move", seq(move, alt(amount(DISTANCE_UNITS), time), linear, Lit("."))),
+        Rule("turn", seq(turn, alt(amount(ANGLE_UNITS), time), angular, Lit("."))),
+    ]
+
+
+def place(places=None) -> Rule:
+    """A known place name (when the robot's places are given) or a plain lowercase name."""
+    if places:
+        names = sorted({Navigate(p).place for p in places}, key=len, reverse=True)
+        return Rule("place", words(names))
+    later = seq(Lit(" "), word_except(PLACE_STOP_WORDS))
+    return Rule("place", seq(word_except(PLACE_FIRST_STOP_WORDS),
+                             Rep(later, 0, MAX_PLACE_WORDS - 1)))
+
+
+def navigate_line(places=None) -> Rule:
+    probe = render_action(Navigate("x"))  # "Navigate to x."
+    before, after = probe.split("x")
+    return Rule("navigate", seq(Lit(before), place(places), Lit(after)))
+
+
+def fixed_lines() -> Rule:
+    return Rule("fixed", words([render_action(Stop())] +
+                               [render_action(Status(t)) for t in STATUS_TOPICS]))
+
+
+def refusal_line() -> Rule:
+    return Rule("refusal", words([render_action(Refuse(r)) for r in REFUSAL_REASONS.values()]))
+
+
+def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
+    """root: one refusal line, or 1..max_lines action lines separated by newlines. An optional
+    leading space: SentencePiece tokenizers (Llama-2) start an answer with a word marker
+    that reads as one, and the parser strips it."""
+    if max_lines < 1:
+        raise ValueError("max_lines must be at least 1")
+    action = Rule("action", alt(*motion_lines(), navigate_line(places), fixed_lines()))
+    actions = seq(action, Rep(seq(Lit("\n"), action), 0, max_lines - 1))
+    return Rule("root", seq(optional(Lit(" ")), alt(refusal_line(), actions)))
+
+
+@lru_cache(maxsize=32)
+def _cached(places, max_lines, form):
+    root = response_grammar(places, max_lines)
+    return to_regex(root) if form == "regex" else to_gbnf(root)
+
+
+def response_regex(places=None, max_lines: int = DEFAULT_MAX_LINES) -> str:
+    """The canonical response as one portable regular expression (match it whole)."""
+    return _cached(tuple(places) if places else None, max_lines, "regex")
+
+
+def response_gbnf(places=None, max_lines: int = DEFAULT_MAX_LINES) -> str:
+    """The canonical response as a GBNF grammar whose start rule is `root`."""
+    return _cached(tuple(places) if places else None, max_lines, "gbnf")
+
+
+def is_canonical(text: str, places=None, max_lines: int = DEFAULT_MAX_LINES) -> bool:
+    """True when `text` is exactly a response the grammar allows."""
+    return _compiled(tuple(places) if places else None, max_lines).fullmatch(text) is not None
+
+
+@lru_cache(maxsize=32)
+def _compiled(places, max_lines):
+    return re.compile(response_regex(places, max_lines))

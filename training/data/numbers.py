@@ -1,0 +1,150 @@
+"""How people say quantities: numbers (digits, words, fractions) and unit spellings.
+
+The generator writes a quantity into a command with `say_quantity` and copies the
+same value and canonical unit into the target action (copy, don't compute).
+`mentioned_numbers` reads numbers back out of a command; the generator uses it to
+check that every number in a target really appears in its command.
+Pure Python.
+"""
+from __future__ import annotations
+
+import re
+
+from robot_sft.response_format import format_number
+
+# Spellings per canonical unit: (abbreviations, singular words, plural words).
+UNIT_SPELLINGS = {
+    "m": (["m"], ["meter", "metre"], ["meters", "metres"]),
+    "cm": (["cm"], ["centimeter", "centimetre"], ["centimeters", "centimetres", "cms"]),
+    "mm": (["mm"], ["millimeter", "millimetre"], ["millimeters", "millimetres"]),
+    "ft": (["ft"], ["foot"], ["feet"]),
+    "in": (["in"], ["inch"], ["inches"]),
+    "deg": (["deg", "°"], ["degree"], ["degrees"]),
+    "rad": (["rad"], ["radian"], ["radians", "rads"]),
+    "s": (["s", "sec"], ["second", "sec"], ["seconds", "secs"]),
+    "min": (["min"], ["minute"], ["minutes", "mins"]),
+    "m/s": (["m/s"], ["meter per second"], ["meters per second", "metres per second"]),
+    "cm/s": (["cm/s"], ["centimeter per second"], ["centimeters per second", "cm per second"]),
+    "ft/s": (["ft/s"], ["foot per second"], ["feet per second"]),
+    "rad/s": (["rad/s"], ["radian per second"], ["radians per second"]),
+    "deg/s": (["deg/s", "°/s"], ["degree per second"], ["degrees per second"]),
+}
+
+ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen"]
+TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_WORD_VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if w}
+
+
+def number_to_words(n: int, hyphen: bool = True, use_and: bool = False) -> str:
+    """0..999 in English words: 45 -> "forty-five", 180 -> "one hundred eighty"."""
+    if not 0 <= n <= 999 or int(n) != n:
+        raise ValueError(f"cannot say {n!r} in words")
+    n = int(n)
+    if n < 20:
+        return ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return TENS[tens] + (("-" if hyphen else " ") + ONES[ones] if ones else "")
+    hundreds, rest = divmod(n, 100)
+    head = ("a" if hundreds == 1 and use_and else ONES[hundreds]) + " hundred"
+    if not rest:
+        return head
+    return head + (" and " if use_and else " ") + number_to_words(rest, hyphen)
+
+
+def _unit_word(unit: str, value: float, rng, abbreviation_ok: bool = True) -> str:
+    abbreviations, singular, plural = UNIT_SPELLINGS[unit]
+    choices = plural if value != 1 else singular
+    if abbreviation_ok and rng.random() < 0.45:
+        return rng.choice(abbreviations)
+    return rng.choice(choices)
+
+
+def _sayable(n: int) -> bool:
+    """Numbers people actually say in words: up to 20, round tens, and 180/270/360."""
+    return 0 < n <= 20 or (n <= 100 and n % 5 == 0) or n in (120, 150, 180, 270, 360)
+
+
+def say_number(value: float, rng, words: float = 0.2) -> str:
+    """Digits most of the time; words (with probability `words`) when they exist."""
+    if rng.random() < words and value == int(value) and _sayable(int(value)):
+        return number_to_words(int(value), hyphen=rng.random() < 0.7, use_and=rng.random() < 0.4)
+    text = format_number(value)
+    if "." in text and rng.random() < 0.04:
+        text = text.replace(".", ",")  # decimal comma, as typed in much of Europe
+    if text.startswith("0.") and rng.random() < 0.1:
+        text = text[1:]  # ".5"
+    return text
+
+
+def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = False) -> str:
+    """A quantity as a person would type it: "3 feet", "2m", "half a meter", "90°".
+    `bare` drops the unit (only for angles, read as degrees)."""
+    if bare:
+        return say_number(value, rng, words)
+    if rng.random() < words:  # fractions said in words
+        singular = UNIT_SPELLINGS[unit][1]
+        plural = UNIT_SPELLINGS[unit][2]
+        if value == 0.5:
+            return f"half a {rng.choice(singular)}"
+        if value == 1 and unit not in ("in", "deg", "rad"):
+            return f"{'an' if unit == 'in' else 'a'} {rng.choice(singular)}"
+        if value in (1.5, 2.5) and rng.random() < 0.7:
+            return f"{ONES[int(value)]} and a half {rng.choice(plural)}"
+    number = say_number(value, rng, words)
+    unit_text = _unit_word(unit, value, rng, abbreviation_ok=number[-1].isdigit())
+    attached = number[-1].isdigit() and (unit_text in ("m", "cm", "mm", "ft", "°", "s")
+                                         or (unit_text == "m/s" and rng.random() < 0.5))
+    if unit_text == "°" or (attached and rng.random() < 0.35):
+        return number + unit_text
+    return f"{number} {unit_text}"
+
+
+# --------------------------------------------------------------------------
+# Reading numbers back (to check that targets copy what the command says)
+# --------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|\.\d+)")
+_ALL_UNIT_WORDS = {w for spellings in UNIT_SPELLINGS.values() for group in spellings for w in group}
+
+
+def mentioned_numbers(text: str) -> set[float]:
+    """Every number a command mentions, in digits or words ("two and a half" -> 2.5,
+    "half a meter" -> 0.5, "a foot" -> 1)."""
+    text = text.lower()
+    found = {float(m.replace(",", ".")) for m in _DIGITS.findall(text)}
+    tokens = re.findall(r"[a-z°/']+", text.replace("-", " "))
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        starts_hundred = token in ("a", "an") and tokens[i + 1:i + 2] == ["hundred"]
+        if token in _WORD_VALUES or starts_hundred:
+            total, current = 0, _WORD_VALUES.get(token, 1)
+            i += 1
+            while i < len(tokens):
+                t = tokens[i]
+                if t == "hundred":
+                    current *= 100
+                elif t in _WORD_VALUES:
+                    current += _WORD_VALUES[t]
+                elif t == "and" and i + 1 < len(tokens) and tokens[i + 1] in _WORD_VALUES:
+                    pass
+                elif t == "and" and tokens[i + 1:i + 3] == ["a", "half"]:
+                    current += 0.5
+                    i += 2
+                else:
+                    break
+                i += 1
+            found.add(float(total + current))
+            continue
+        if token == "half":
+            found.add(0.5)
+        elif token in ("a", "an") and i + 1 < len(tokens):
+            if tokens[i + 1] == "quarter":
+                found.add(0.25)
+            elif tokens[i + 1] in _ALL_UNIT_WORDS:
+                found.add(1.0)
+        i += 1
+    return found
