@@ -18,7 +18,7 @@ STOP_WORDS = frozenset({
     "stop", "halt", "freeze", "estop", "abort", "emergency",
     "stopp", "arrête", "arrete", "alto",  # common enough to honour without a model
 })
-STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move", "stop stop")
+STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move")
 _FILLER_WORDS = frozenset({
     "now", "please", "immediately", "right", "away", "the", "robot", "it", "all",
     "motion", "moving", "movement", "everything", "just", "hey", "ok", "okay", "you",

@@ -5,7 +5,7 @@ At every step a logits processor masks the tokens that would leave the grammar o
 with text that `parse_response` accepts. Small interface, one library behind it:
 
     constraint = ResponseConstraint(tokenizer, vocab_size=model.config.vocab_size)
-    model.generate(..., logits_processor=[constraint.logits_processor(max_new_tokens)])
+    model.generate(..., logits_processor=[constraint.logits_processor()])
     # or wrap the model, so code that calls model.generate() needs no change:
     generate_responses(ConstrainedModel(model, constraint), tokenizer, commands)
 
@@ -27,20 +27,18 @@ it reads the GBNF grammar (and regexes) directly, it takes several end-of-turn i
 Llama-3's <|eot_id|> ends a response like <|im_end|> does), and it reports forced
 continuations (`compute_ff_tokens`) for a future "write fixed text in one step" path.
 
-Budget: a response cut by max_new_tokens in mid-line would not parse. The processor
-counts steps and, once fewer than `reserve` tokens are left, ends the response at the
-next line boundary, so a line that starts always has room to finish (for the lines in
-`reserve_probes`). Hence parse rate 100 % by construction when max_new_tokens >= reserve.
+Budget: the processor never ends a response early to fit max_new_tokens - a response
+shortened at a line end would parse and execute part of what was asked (half a square).
+Every response that ends with a stop token parses. A response cut by the budget usually
+stops mid-line and does not parse; one cut exactly at a line end would, so callers must
+treat "max_new_tokens reached without a stop token" as a failed answer. The grammar allows one line more than the planner accepts
+(`robot_sft.grammar.DEFAULT_MAX_LINES`), so a model that wants more actions ends with a
+response the planner refuses, not a silently shortened one.
 """
 from __future__ import annotations
 
-from functools import cached_property
-
 from robot_sft.grammar import DEFAULT_MAX_LINES, response_gbnf
 from robot_sft.inference import end_of_turn_ids
-from robot_sft.response_format import (
-    REFUSAL_REASONS, Move, Navigate, Refuse, TimedMove, Turn, render_action,
-)
 
 INSTALL_HINT = "constrained decoding needs llguidance: pip install llguidance"
 
@@ -53,19 +51,6 @@ def _llguidance():
     except ImportError as exc:  # optional dependency: say how to get it
         raise ImportError(INSTALL_HINT) from exc
     return llguidance
-
-
-def reserve_probes(places=None) -> list[str]:
-    """The longest lines a response may need room for: each refusal, the widest motion
-    lines, and navigation to each known place (or to a typical three-word place)."""
-    big = 99999.9999
-    lines = [render_action(Refuse(r)) for r in REFUSAL_REASONS.values()]
-    lines += [render_action(Move(-big, "mm", speed=big, speed_unit="cm/s")),
-              render_action(Turn(-big, "deg", speed=big, speed_unit="deg/s")),
-              render_action(TimedMove(big, "backward", "min", speed=big, speed_unit="ft/s")),
-              render_action(TimedMove(big, "right", "min", speed=big, speed_unit="deg/s"))]
-    lines += [render_action(Navigate(p)) for p in (places or ["loading dock charger"])]
-    return lines
 
 
 class ResponseConstraint:
@@ -87,12 +72,6 @@ class ResponseConstraint:
         if error:
             raise ValueError(f"the response grammar does not compile: {error}")
 
-    @cached_property
-    def reserve(self) -> int:
-        """Tokens that the longest line may need (plus its newline)."""
-        return 1 + max(len(self.tokenizer(line, add_special_tokens=False)["input_ids"])
-                       for line in reserve_probes(self.places))
-
     def matcher(self):
         return _llguidance().LLMatcher(self._lltokenizer, self._grammar, log_level=0)
 
@@ -102,8 +81,8 @@ class ResponseConstraint:
         tokens = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return matcher.consume_tokens(tokens) and matcher.is_accepting()
 
-    def logits_processor(self, max_new_tokens: int | None = None):
-        return GrammarLogitsProcessor(self, max_new_tokens)
+    def logits_processor(self):
+        return GrammarLogitsProcessor(self)
 
 
 class GrammarLogitsProcessor:
@@ -111,11 +90,9 @@ class GrammarLogitsProcessor:
     this module stays cheap).
     One grammar matcher per batch row; rows that have finished only allow a stop token."""
 
-    def __init__(self, constraint: ResponseConstraint, max_new_tokens: int | None = None):
+    def __init__(self, constraint: ResponseConstraint):
         self.constraint = constraint
-        self.max_new_tokens = max_new_tokens
         self.matchers = None
-        self.prompt_length = 0
 
     def __call__(self, input_ids, scores):
         import torch
@@ -127,7 +104,6 @@ class GrammarLogitsProcessor:
                              f"built for vocab_size={self.constraint.vocab_size}")
         if self.matchers is None:  # first step: the prompt, nothing generated yet
             self.matchers = [self.constraint.matcher() for _ in range(batch)]
-            self.prompt_length = input_ids.shape[1]
             self.bitmask = llg_torch.allocate_token_bitmask(batch, self.constraint.vocab_size)
         else:
             for row, matcher in enumerate(self.matchers):
@@ -136,19 +112,18 @@ class GrammarLogitsProcessor:
                     if not matcher.consume_token(token):
                         raise RuntimeError(f"token {token} left the response grammar: "
                                            f"{matcher.get_error()}")
-        remaining = None if self.max_new_tokens is None else \
-            self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
-        stop_only = []
+        finished = [row for row, m in enumerate(self.matchers) if m.is_stopped()]
         for row, matcher in enumerate(self.matchers):
-            llg_torch.fill_next_token_bitmask(matcher, self.bitmask, row)
-            finish_now = remaining is not None and remaining < self.constraint.reserve
-            if matcher.is_stopped() or (finish_now and matcher.is_accepting()):
-                stop_only.append(row)
+            if row not in finished:
+                llg_torch.fill_next_token_bitmask(matcher, self.bitmask, row)
+        # A finished row (the grammar is complete, or generate() pads it) may only stop.
+        stops = torch.tensor(self.constraint.stop_ids)
+        kept = scores[finished][:, stops].clone() if finished else None
         llg_torch.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
-        if stop_only:
-            keep = scores[stop_only][:, self.constraint.stop_ids].clone()
-            scores[stop_only] = -torch.inf
-            scores[torch.tensor(stop_only)[:, None], torch.tensor(self.constraint.stop_ids)] = keep
+        if finished:
+            rows = torch.tensor(finished)
+            scores[rows] = -torch.inf
+            scores[rows[:, None], stops] = kept
         return scores
 
 
@@ -172,13 +147,11 @@ class ConstrainedModel:
         return self
 
     def generate(self, *args, **kwargs):
-        config = kwargs.get("generation_config") or self.model.generation_config
-        budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
-        processor = self.constraint.logits_processor(budget)
+        processor = self.constraint.logits_processor()
         kwargs["logits_processor"] = list(kwargs.get("logits_processor") or []) + [processor]
         return self.model.generate(*args, **kwargs)
 
 
-def make_logits_processor(tokenizer, max_new_tokens: int | None = None, **kwargs):
+def make_logits_processor(tokenizer, **kwargs):
     """One-off convenience; build a ResponseConstraint once when generating repeatedly."""
-    return ResponseConstraint(tokenizer, **kwargs).logits_processor(max_new_tokens)
+    return ResponseConstraint(tokenizer, **kwargs).logits_processor()

@@ -25,7 +25,7 @@ import rclpy
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -64,7 +64,6 @@ class ControllerNode(Node):
             self.declare_parameter(p.name, p.default, ParameterDescriptor(
                 description=p.description, read_only=p.read_only))
         self.config = make_config(self._parameter_values())  # ValueError: bad parameters
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         cfg = self.config
 
         self._lock = threading.Lock()
@@ -79,11 +78,16 @@ class ControllerNode(Node):
         self._scan = None
         self._motion = MotionExecutor(1.0 / cfg.publish_rate_hz, cfg.odom_timeout,
                                       cfg.cmd_vel_timeout, cfg.use_odometry)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.cmd_vel_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
         self.response_pub = self.create_publisher(String, cfg.response_topic, 10)
         self.goal_pub = self.create_publisher(PoseStamped, cfg.goal_topic, 10)
-        commands = ReentrantCallbackGroup()  # a stop may arrive while a command is handled
+        # Commands in their own mutually exclusive group: handled in arrival order (a
+        # reentrant group could let "stop" overtake the command before it), and never
+        # behind a sensor callback. The callback only takes a lock: the model runs in
+        # the worker thread, so a stop is served at once even while the model is busy.
+        commands = MutuallyExclusiveCallbackGroup()
         sensors = MutuallyExclusiveCallbackGroup()
         self.create_subscription(String, cfg.command_topic, self._on_command, 10,
                                  callback_group=commands)
@@ -114,7 +118,8 @@ class ControllerNode(Node):
             config = make_config(values)
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        with self._lock:  # applies to the next command; a running plan keeps its limits
+        # A running plan keeps its durations; the new limits clamp every Twist from now on.
+        with self._lock:
             self.config = config
             self._motion.publish_period = 1.0 / config.publish_rate_hz
             self._motion.odom_timeout = config.odom_timeout
@@ -188,9 +193,15 @@ class ControllerNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
+        now = time.monotonic()
         with self._lock:
-            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation),
-                                            time.monotonic()):
+            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation), now):
+                # Covered: publish the next Twist (or zero) here, not one thread hop later.
+                step = self._motion.step(now)
+                if step.twist is not None:
+                    self._publish_twist(*step.twist)
+                if step.event:
+                    self.get_logger().info(step.event)
                 self._motion_wake.notify()
 
     def _on_battery(self, msg: BatteryState) -> None:
@@ -334,7 +345,8 @@ def main(args=None) -> int:
         logger.error(f"invalid parameters: {exc}")
         code = 2
     except (AdapterError, ModelLoadError) as exc:
-        logger.error(f"cannot load the model: {exc}")
+        logger.error(f"cannot load the model: {exc} (train an adapter with `python -m "
+                     f"training.train`, pass adapter:=DIR, or model_backend:=fixed for a dry run)")
         code = 1
     except Exception as exc:
         logger.error(f"controller failed: {type(exc).__name__}: {exc}")

@@ -38,7 +38,9 @@ from robot_sft.response_format import (
 )
 from robot_sft.safety import SafetyLimits
 
-DEFAULT_MAX_LINES = SafetyLimits().max_actions
+# One line more than the planner accepts: a model that wants more actions writes a response
+# the planner refuses, instead of the grammar cutting it to a shorter one that it executes.
+DEFAULT_MAX_LINES = SafetyLimits().max_actions + 1
 MAX_INT_DIGITS = 5
 MAX_DECIMALS = 4
 MAX_PLACE_WORDS = 5

@@ -52,6 +52,9 @@ PARAMETERS = {
 }
 
 
+MAX_DELAY_S = 0.25  # a message older than this is applied as if 0.25 s old
+
+
 def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a rotation by yaw about +z."""
     return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
@@ -97,8 +100,13 @@ class SimNode(Node):
     def now() -> float:
         return time.monotonic()
 
-    def on_cmd_vel(self, msg: Twist) -> None:
-        self.base.command(msg.linear.x, msg.angular.z, self.now())
+    def on_cmd_vel(self, msg: Twist, info) -> None:
+        # The base reacts when the message arrived, not when this (Python, maybe busy)
+        # process got round to the callback: a C++ base driver has no such delay.
+        now = self.now()
+        received_ns = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+        delay = (time.time_ns() - received_ns) * 1e-9 if received_ns > 0 else 0.0
+        self.base.command(msg.linear.x, msg.angular.z, now - min(max(delay, 0.0), MAX_DELAY_S))
 
     def on_physics_tick(self) -> None:
         self.base.advance(self.now())

@@ -34,6 +34,7 @@ from robot_sft.sim_world import normalize_angle
 
 DEMO_NAMESPACE = "robot_sft_demo"
 SETTLE_S = 0.3  # no /cmd_vel for this long after the last zero: the motion is over
+MOTION_ANNOUNCEMENT = "Publishing cmd_vel with"  # robot_sft.safety.describe_segment
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,16 @@ class CommandResult:
         return asdict(self)
 
 
+def wait_for(predicate, timeout: float, poll: float = 0.02) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return bool(predicate())
+
+
 def odometry_between(odom: list[OdomSample], start: float, end: float) -> tuple[float, float]:
     """(metres driven, radians turned) according to the odometry samples in [start, end]."""
     inside = [s for s in odom if start <= s.t <= end]
@@ -89,19 +100,21 @@ def odometry_between(odom: list[OdomSample], start: float, end: float) -> tuple[
 
 
 def executed_segments(twists: list[tuple[float, float, float]], odom: list[OdomSample],
-                      end: float, odom_lag: float = 0.1) -> list[Segment]:
+                      end: float) -> list[Segment]:
     """Group (t, linear_x, angular_z) messages into runs of equal velocity; a run lasts
-    until the next different message (or `end`). Odometry is read `odom_lag` later,
-    as the base reacts after the message. Zero runs are dropped unless there is
+    until the next different message (or `end`). Odometry is counted from a run's
+    first message to the next run's, and to `end` for the last moving run (the
+    base coasts a little after the zero). Zero runs are dropped unless there is
     nothing else (a stop)."""
     runs: list[tuple[float, float, float]] = []
     for t, linear, angular in twists:
         if not runs or (runs[-1][1], runs[-1][2]) != (linear, angular):
             runs.append((t, linear, angular))
+    last_moving = max((i for i, r in enumerate(runs) if r[1] or r[2]), default=None)
     segments = []
     for i, (t, linear, angular) in enumerate(runs):
         until = runs[i + 1][0] if i + 1 < len(runs) else end
-        distance, turned = odometry_between(odom, t + odom_lag, until + odom_lag)
+        distance, turned = odometry_between(odom, t, end if i == last_moving else until)
         segments.append(Segment(linear, angular, until - t, distance, turned))
     moving = [s for s in segments if s.linear_x or s.angular_z]
     return moving or segments[:1]
@@ -149,6 +162,34 @@ class Probe(Node):
             s = self.odom[-1] if self.odom else None
         return None if s is None else (s.x, s.y, s.yaw)
 
+    def send(self, command: str, timeout: float = 60.0) -> CommandResult:
+        """Publish one command; return once it is answered and any motion is over."""
+        responses0, twists0, odom0 = (len(x) for x in self.snapshot())
+        start_pose = self.pose()
+        sent = time.monotonic()
+        self.command_pub.publish(String(data=command))
+
+        def settled():
+            responses, twists, _ = self.snapshot()
+            now = time.monotonic()
+            if len(responses) <= responses0 or now - responses[-1][0] < SETTLE_S:
+                return False
+            new = twists[twists0:]
+            if not new:  # no motion, unless the answer announced some that has not begun
+                return not any(MOTION_ANNOUNCEMENT in text for _, text in responses[responses0:])
+            return new[-1][1:] == (0.0, 0.0) and now - new[-1][0] >= SETTLE_S
+
+        timed_out = not wait_for(settled, timeout)
+        responses, twists, odom = self.snapshot()
+        end = time.monotonic()
+        answers = [text for _, text in responses[responses0:]]
+        new_odom = odom[odom0:]
+        return CommandResult(
+            command=command, response="\n".join(answers) if answers else None,
+            segments=executed_segments(twists[twists0:], odom, end),
+            start_pose=start_pose, final_pose=self.pose(), elapsed=end - sent,
+            timed_out=timed_out, path=[(s.x, s.y) for s in new_odom])
+
 
 def _overrides(params: dict | None) -> list[Parameter]:
     return [Parameter(name, value=value) for name, value in (params or {}).items()]
@@ -166,6 +207,8 @@ class SimSession:
         self.nodes: list[Node] = []
         self.controller = None
         self.executor = None
+        self._spinner = None
+        self._stopping = threading.Event()
         try:
             common = {"context": self.context, "namespace": namespace}
             self.sim = SimNode(parameter_overrides=_overrides(sim_params), **common)
@@ -189,10 +232,8 @@ class SimSession:
             raise
 
     def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # shutdown races (ExternalShutdownException and the like)
-            pass
+        while not self._stopping.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
 
     def __enter__(self):
         return self
@@ -201,12 +242,7 @@ class SimSession:
         self.close()
 
     def wait_for(self, predicate, timeout: float, poll: float = 0.02) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(poll)
-        return bool(predicate())
+        return wait_for(predicate, timeout, poll)
 
     def wait_ready(self, timeout: float) -> None:
         """Every publisher matched and the first odometry and battery messages in."""
@@ -221,43 +257,26 @@ class SimSession:
                              and sim.scan_pub.get_subscription_count() >= 1
                              and sim.battery_pub.get_subscription_count() >= 2)
             return ok
-        if not self.wait_for(matched, timeout):
+        if not wait_for(matched, timeout):
             raise TimeoutError(f"simulated robot not ready after {timeout:.0f} s "
                                f"(discovery or first /odom, /battery_state missing)")
         time.sleep(0.2)  # a sensor message or two more, so the controller has them too
 
     def send(self, command: str, timeout: float = 60.0) -> CommandResult:
         """Publish one command; return once it is answered and any motion is over."""
-        responses0, twists0, odom0 = (len(x) for x in self.probe.snapshot())
-        start_pose = self.probe.pose()
-        sent = time.monotonic()
-        self.probe.command_pub.publish(String(data=command))
-
-        def settled():
-            responses, twists, _ = self.probe.snapshot()
-            now = time.monotonic()
-            if len(responses) <= responses0 or now - responses[-1][0] < SETTLE_S:
-                return False
-            new = twists[twists0:]
-            return not new or (new[-1][1:] == (0.0, 0.0) and now - new[-1][0] >= SETTLE_S)
-
-        timed_out = not self.wait_for(settled, timeout)
-        responses, twists, odom = self.probe.snapshot()
-        end = time.monotonic()
-        answers = [text for _, text in responses[responses0:]]
-        new_odom = odom[odom0:]
-        return CommandResult(
-            command=command, response="\n".join(answers) if answers else None,
-            segments=executed_segments(twists[twists0:], odom, end),
-            start_pose=start_pose, final_pose=self.probe.pose(), elapsed=end - sent,
-            timed_out=timed_out, path=[(s.x, s.y) for s in new_odom])
+        return self.probe.send(command, timeout)
 
     def close(self) -> None:
         """Stop spinning, then destroy the nodes (the controller publishes a last
         zero Twist on the way out), then the context."""
         if self.executor is not None:
+            self._stopping.set()
+            if self._spinner is not None:
+                self._spinner.join(timeout=2.0)
+            # Let callbacks already handed to the thread pool finish: Executor.shutdown
+            # destroys the guard condition they trigger on the way out.
+            time.sleep(0.1)
             self.executor.shutdown(timeout_sec=2.0)
-            self._spinner.join(timeout=2.0)
             self.executor = None
         for node in self.nodes:
             node.destroy_node()

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -165,13 +166,31 @@ class SimulatedBase:
         if not self.cmd_timeout > 0:
             raise ValueError(f"cmd_timeout must be positive, got {self.cmd_timeout}")
 
+    history: deque = field(default_factory=lambda: deque(maxlen=256), repr=False)
+
     def command(self, linear: float, angular: float, now: float) -> None:
-        """A new velocity command at time `now` (the old one applies until then)."""
+        """A new velocity command, in effect from time `now` (the old one applies
+        until then). If the state is already past `now` (a busy process handled the
+        message late), rewind and replay: the base reacts when the command arrived."""
+        replay_until = self.time
+        if self.time is not None and now < self.time:
+            self._rewind(max(now, self.command_time))
+            now = max(now, self.time)
         self.advance(now)
         if not (math.isfinite(linear) and math.isfinite(angular)):
             linear, angular = 0.0, 0.0  # a NaN must never move the robot
         self.command_linear, self.command_angular = float(linear), float(angular)
         self.command_time = now
+        if replay_until is not None:
+            self.advance(replay_until)
+
+    def _rewind(self, when: float) -> None:
+        """Back to the latest recorded state at or before `when` (if any is recorded)."""
+        while self.history and self.history[-1][0] > when:
+            self.history.pop()
+        if self.history:
+            (self.time, self.pose, self.battery.fraction, self.distance, self.bumps,
+             self.linear, self.angular) = self.history[-1]
 
     def active_command(self, now: float) -> tuple[float, float]:
         if now - self.command_time >= self.cmd_timeout:
@@ -202,3 +221,5 @@ class SimulatedBase:
             self.battery.drain(dt, achieved, angular)
             self.pose, self.linear, self.angular = moved, achieved, angular
             self.time += dt
+            self.history.append((self.time, self.pose, self.battery.fraction, self.distance,
+                                 self.bumps, self.linear, self.angular))

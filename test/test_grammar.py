@@ -77,9 +77,15 @@ def test_examples(text, ok):
     assert is_canonical(text) is ok
 
 
-def test_line_limit():
-    assert is_canonical("\n".join(["Stop."] * 16))
-    assert not is_canonical("\n".join(["Stop."] * 17))
+def test_line_limit_is_one_more_than_the_planner_takes():
+    """A model that wants more actions than allowed ends with an answer the planner refuses,
+    never with one the grammar shortened into something it executes."""
+    from robot_sft.grammar import DEFAULT_MAX_LINES
+    from robot_sft.safety import PlanError, SafetyLimits, plan_twists
+
+    longest = "\n".join(["Stop."] * DEFAULT_MAX_LINES)
+    assert is_canonical(longest) and not is_canonical(longest + "\nStop.")
+    assert isinstance(plan_twists(parse_response(longest), SafetyLimits()), PlanError)
     assert is_canonical("Stop.\nStop.", max_lines=2) and not is_canonical("Stop.\nStop.", max_lines=1)
 
 

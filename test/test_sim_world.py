@@ -76,6 +76,25 @@ def test_cmd_vel_timeout(commands, until, expected_dx):
     assert base.distance == pytest.approx(expected_dx, abs=1e-9)
 
 
+@pytest.mark.parametrize("lateness", [0.0, 0.013, 0.05, 0.2])
+def test_a_late_command_takes_effect_when_it_arrived(lateness):
+    """A zero handled `lateness` s late (busy process) stops the base where an
+    on-time one would have: the state rewinds and replays."""
+    bases = []
+    for late in (0.0, lateness):
+        base = free_base(cmd_timeout=0.5)
+        for i in range(10):
+            base.command(0.5, 0.3, i * 0.1)
+        base.advance(1.0 + late)         # the physics timer ran on meanwhile
+        base.command(0.0, 0.0, 1.0)      # the zero that arrived at t = 1.0
+        base.advance(2.0)
+        bases.append(base)
+    on_time, late = bases
+    assert close_pose(late.pose, on_time.pose, tol=1e-9)
+    assert late.distance == pytest.approx(on_time.distance)
+    assert late.battery.fraction == pytest.approx(on_time.battery.fraction)
+
+
 def test_velocity_reports_zero_after_timeout():
     base = free_base(cmd_timeout=0.5)
     base.command(0.4, 0.3, 0.0)

@@ -230,9 +230,6 @@ def load_variant(options: Options, variant: Variant, metadata):
         from robot_sft.constrained import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(model.tokenizer, vocab_size=model.model.config.vocab_size)
-        if options.max_new_tokens < constraint.reserve:
-            print(f"note: max_new_tokens {options.max_new_tokens} < {constraint.reserve} tokens "
-                  "that the longest line may need; long lines may be cut", file=sys.stderr)
         model = TransformersModel(ConstrainedModel(model.model, constraint), model.tokenizer,
                                   model.system_prompt, options.max_new_tokens)
     return model

@@ -314,9 +314,6 @@ class Run:
 def build_run(config: TrainConfig) -> Run:
     """Everything up to the first training step: device, output dir, data, model, trainer."""
     started = time.perf_counter()
-    import torch  # noqa: F401  (heavy imports only once the config is known to be good)
-    from trl import SFTTrainer
-
     from robot_sft.models import load_model, load_tokenizer, resolve_model_path
     from training.chat_templates import apply_chat_template_choice
 
@@ -326,14 +323,16 @@ def build_run(config: TrainConfig) -> Run:
     world_size = world()[1]
     say(f"robot_sft training: model {config.model} on {device} ({dtype}, {threads} CPU threads"
         f"{f' x {world_size} processes' if world_size > 1 else ''}) -> {config.output_dir}")
+    # Cheap checks first: a bad path or data file fails in a second, not after model loading.
     output_dir, resume_from = prepare_output_dir(config)
-
-    resolve_model_path(config.model)  # fail fast on a bad path, before data generation
-    tokenizer = apply_chat_template_choice(load_tokenizer(config.model), config.chat_template)
+    resolve_model_path(config.model)
     train_rows, heldout_rows, source = load_rows(config)
     train_rows = [{**row, "messages": with_system_prompt(row["messages"], config.system_prompt)}
                   for row in train_rows]
+    tokenizer = apply_chat_template_choice(load_tokenizer(config.model), config.chat_template)
     dataset, stats = build_train_dataset(train_rows, tokenizer, config, source)
+
+    from trl import SFTTrainer  # heavy: only once the inputs are known to be good
 
     model = load_model(config.model, dtype=dtype, device="cpu")  # Trainer moves it to its device
     say(f"loaded {config.model} in {time.perf_counter() - started:.1f} s")

@@ -1,0 +1,116 @@
+"""Controller node latencies, real rclpy (Fast DDS) in one process.
+
+    python benchmarks/controller_latency.py              # 200 stop trials
+    python benchmarks/controller_latency.py --trials 50
+    python benchmarks/controller_latency.py --adapter outputs/embedded --trials 20  # real model
+
+Measures, with a model that is busy "generating" until cancelled (or, with --adapter,
+the real model in the middle of greedy decoding: the GIL is then shared with torch):
+  stop -> zero Twist: from publishing "stop" on /command to receiving the zero Twist
+           on /cmd_vel (goal: median under 5 ms);
+  start-up: ControllerNode construction with FixedResponseModel (no model to load).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+
+import rclpy
+from geometry_msgs.msg import Twist
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import String
+
+from robot_sft.controller_node import ControllerNode
+from robot_sft.inference import FixedResponseModel, GenerationCancelled
+
+
+class BusyModel:
+    """Generates until cancelled, like a model in the middle of a long answer."""
+
+    def __init__(self):
+        self.started = threading.Event()
+
+    def respond(self, command, cancel=None):
+        self.started.set()
+        while not cancel.wait(0.001):
+            pass
+        raise GenerationCancelled()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--adapter", help="use this adapter (TransformersModel) as the busy model")
+    args = parser.parse_args()
+
+    context = Context()
+    rclpy.init(context=context, domain_id=150 + os.getpid() % 50,
+               signal_handler_options=SignalHandlerOptions.NO)
+    started = time.perf_counter()
+    probe_model = FixedResponseModel()
+    ControllerNode(model=probe_model, context=context, namespace="/startup").destroy_node()
+    startup = time.perf_counter() - started
+
+    model = BusyModel()
+    if args.adapter:
+        import torch
+
+        from robot_sft.inference import TransformersModel
+
+        torch.set_num_threads(2)
+        real = TransformersModel.from_adapter(args.adapter, max_new_tokens=256)
+
+        def respond(command, cancel=None):
+            model.started.set()
+            return real.respond(command, cancel)
+        model.respond = respond
+    node = ControllerNode(model=model, context=context, namespace="/bench")
+    probe = rclpy.create_node("probe", namespace="/bench", context=context)
+    zeros = []
+    zero_seen = threading.Event()
+
+    def on_twist(msg):
+        if msg.linear.x == 0.0 and msg.angular.z == 0.0:
+            zeros.append(time.perf_counter())
+            zero_seen.set()
+
+    probe.create_subscription(Twist, "cmd_vel", on_twist, 100)
+    commands = probe.create_publisher(String, "command", 10)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    while commands.get_subscription_count() == 0 or node.cmd_vel_pub.get_subscription_count() == 0:
+        time.sleep(0.01)
+    time.sleep(0.5)
+
+    latencies = []
+    for _ in range(args.trials):
+        model.started.clear()
+        commands.publish(String(data="Move forward 1 m."))
+        model.started.wait(5.0)
+        time.sleep(0.2 if args.adapter else 0.0)  # well inside decoding
+        zero_seen.clear()
+        sent = time.perf_counter()
+        commands.publish(String(data="stop"))
+        zero_seen.wait(5.0)
+        latencies.append(zeros[-1] - sent)
+        time.sleep(0.005)
+    ms = sorted(1000 * x for x in latencies)
+    print(f"node start-up (FixedResponseModel): {1000 * startup:.1f} ms")
+    print(f"stop -> zero Twist while the model generates, {len(ms)} trials: "
+          f"median {statistics.median(ms):.2f} ms, p90 {ms[int(0.9 * len(ms))]:.2f} ms, "
+          f"max {ms[-1]:.2f} ms (goal: median < 5 ms)")
+    executor.shutdown()
+    node.destroy_node()
+    probe.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+if __name__ == "__main__":
+    main()

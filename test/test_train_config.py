@@ -1,0 +1,140 @@
+"""Training config: defaults < YAML < command line; unknown keys and wrong types are errors."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from training.config import ConfigError, TrainConfig, coerce, field_types, load_yaml, parse_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+def write_yaml(tmp_path, text: str) -> str:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def cli_text(value) -> str:
+    """A field value as it is written on the command line."""
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def test_no_arguments_give_the_defaults():
+    assert parse_config([]) == TrainConfig()
+
+
+@pytest.mark.parametrize("name", ["embedded", "tinyllama", "tutorial"])
+def test_shipped_configs_parse(name):
+    config = parse_config(["--config", str(CONFIGS / f"{name}.yaml")])
+    assert config.output_dir == f"outputs/{name}"
+
+
+def test_embedded_yaml_restates_the_defaults():
+    """`python -m training.train` and `--config embedded.yaml` must train the same thing."""
+    assert parse_config(["--config", str(CONFIGS / "embedded.yaml")]) == TrainConfig()
+
+
+def test_tutorial_yaml_is_the_tutorials_recipe():
+    config = parse_config(["--config", str(CONFIGS / "tutorial.yaml")])
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 32, 0.05)
+    assert config.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (4, 4)
+    assert (config.learning_rate, config.lr_scheduler_type, config.max_length) == (2e-4, "cosine", 512)
+    assert not config.assistant_only_loss
+
+
+def test_command_line_beats_yaml_beats_defaults(tmp_path):
+    path = write_yaml(tmp_path, "max_steps: 7\nlearning_rate: 1e-3\nlora_r: 4\n")
+    config = parse_config(["--config", path, "--max_steps", "5"])
+    assert config.max_steps == 5            # command line
+    assert config.learning_rate == 1e-3     # YAML (PyYAML reads 1e-3 as a string)
+    assert config.lora_r == 4
+    assert config.seed == TrainConfig().seed  # default
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(TrainConfig)])
+def test_every_field_is_a_command_line_option(field):
+    default = getattr(TrainConfig(), field)
+    config = parse_config([f"--{field}", cli_text(default)])
+    assert getattr(config, field) == default
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--resume"], True),
+    (["--resume", "true"], True),
+    (["--resume", "false"], False),
+    (["--resume", "no"], False),
+    (["--group_by_length", "0"], False),
+])
+def test_boolean_options(argv, expected):
+    assert parse_config(argv).resume is expected or parse_config(argv).group_by_length is expected
+
+
+def test_lists_from_yaml_and_command_line(tmp_path):
+    path = write_yaml(tmp_path, "lora_target_modules: [q_proj, v_proj]\n")
+    assert parse_config(["--config", path]).lora_target_modules == ["q_proj", "v_proj"]
+    assert parse_config(["--lora_target_modules", "q_proj,o_proj"]).lora_target_modules == \
+        ["q_proj", "o_proj"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--max_step", "5"], ["--max_step", "valid options", "--max_steps"]),
+    (["--max_steps", "five"], ["max_steps", "integer", "five"]),
+    (["--learning_rate", "fast"], ["learning_rate", "number"]),
+    (["--resume", "maybe"], ["resume", "true or false"]),
+    (["--dtype", "fp8"], ["dtype", "float32"]),
+    (["--device", "tpu"], ["device", "cpu"]),
+    (["--lr_scheduler_type", "zigzag"], ["lr_scheduler_type", "cosine"]),
+    (["--lora_r", "0"], ["lora_r", "positive"]),
+    (["--lora_dropout", "1.5"], ["lora_dropout"]),
+    (["--config", "/nonexistent/run.yaml"], ["/nonexistent/run.yaml", "does not exist"]),
+])
+def test_bad_command_lines_name_the_problem(argv, words):
+    with pytest.raises(ConfigError) as error:
+        parse_config(argv)
+    message = str(error.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("max_stepz: 5\n", ["max_stepz", "valid keys", "max_steps"]),
+    ("max_steps: 2.5\n", ["max_steps", "integer"]),
+    ("resume: 3\n", ["resume", "true or false"]),
+    ("lora_target_modules: 5\n", ["lora_target_modules", "list"]),
+    ("model: [a, b]\n", ["model", "string"]),
+    ("- just\n- a list\n", ["mapping"]),
+    ("max_steps: [\n", ["cannot be read"]),
+])
+def test_bad_yaml_files_name_the_problem(tmp_path, text, words):
+    with pytest.raises(ConfigError) as error:
+        parse_config(["--config", write_yaml(tmp_path, text)])
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_empty_yaml_file_means_defaults(tmp_path):
+    assert load_yaml(write_yaml(tmp_path, "")) == {}
+    assert parse_config(["--config", write_yaml(tmp_path, "# nothing\n")]) == TrainConfig()
+
+
+@given(st.integers(min_value=-10**9, max_value=10**9))
+def test_integers_round_trip_through_text(number):
+    assert coerce("seed", str(number), field_types()["seed"]) == number
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_round_trip_through_text(number):
+    assert coerce("weight_decay", repr(number), field_types()["weight_decay"]) == number
+
+
+@given(st.booleans() | st.none() | st.lists(st.integers()))
+def test_non_integers_are_refused_for_integer_fields(value):
+    with pytest.raises(ConfigError):
+        coerce("max_steps", value, int)
