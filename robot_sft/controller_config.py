@@ -12,6 +12,7 @@ from robot_sft.places import Place, parse_places
 from robot_sft.safety import SafetyLimits
 
 BACKENDS = ("transformers", "fixed")
+QUANTIZE = ("none", "int8")
 ECHO = "{command}"  # in fixed_response: replaced by the command text
 
 
@@ -34,6 +35,13 @@ PARAMETERS = (
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
     Param("device", "auto", "Torch device for the model: auto, cpu, cuda, cuda:0.", True),
     Param("max_new_tokens", 48, "Generation length limit (tokens).", True),
+    Param("stream_actions", True, "Start each action as soon as its line is generated "
+          "(later lines append; a later line that fails stops the robot with zero). "
+          "false: wait for the whole answer and execute it whole or not at all."),
+    Param("quantize", "none", "'int8': dynamic int8 Linear layers (CPU; faster per token, "
+          "slightly different numbers - evaluate the adapter with it first); 'none'.", True),
+    Param("num_threads", 0, "Torch CPU threads for the model; 0: torch's default "
+          "(one per physical core). Fewer can be faster on a busy CPU.", True),
     Param("max_command_chars", 500, "Commands are cut to this many characters before the model."),
     Param("max_linear_speed", 1.0, "Speed limit, m/s: faster requests are clamped."),
     Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: faster requests are clamped."),
@@ -91,6 +99,11 @@ def make_config(values: dict) -> ControllerConfig:
     for name in ("publish_rate_hz", "cmd_vel_timeout", "odom_timeout", "max_new_tokens",
                  "max_command_chars"):
         _positive(values, name)
+    if values["quantize"] not in QUANTIZE:
+        raise ValueError(f"parameter quantize must be one of {QUANTIZE}, got {values['quantize']!r}")
+    threads = values["num_threads"]
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"parameter num_threads must be an integer >= 0, got {threads!r}")
     if values["publish_rate_hz"] > 1000:
         raise ValueError("parameter publish_rate_hz must be at most 1000")
     if 1.0 / values["publish_rate_hz"] >= values["cmd_vel_timeout"]:

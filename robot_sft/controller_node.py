@@ -38,11 +38,12 @@ from robot_sft.adapter import AdapterError
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
 from robot_sft.executor import MotionExecutor
-from robot_sft.inference import GenerationCancelled, load_command_model
+from robot_sft.inference import GenerationCancelled, load_command_model, stream_pieces
 from robot_sft.models import ModelLoadError
 from robot_sft.reply import battery_text, build_reply, obstacles_text
 from robot_sft.response_format import Stop, render_response
 from robot_sft.safety import TwistSegment, clamp_twist, describe_plan
+from robot_sft.stream_reply import StreamingReply
 
 STOP_REPLY = f"{render_response([Stop()])}\n{describe_plan([TwistSegment(0.0, 0.0, 0.0)])}"
 
@@ -73,6 +74,7 @@ class ControllerNode(Node):
         self._job_id = 0              # id of the newest command; older results are stale
         self._pending: Job | None = None
         self._busy: Job | None = None
+        self._busy_started = 0        # id of the job whose streamed motion has started
         self._cancel = threading.Event()
         self._battery = None
         self._scan = None
@@ -98,6 +100,10 @@ class ControllerNode(Node):
         self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
                                  callback_group=sensors)
 
+        if model is None and cfg.num_threads > 0:
+            import torch  # the node is this process's entry point: set before loading/merging
+
+            torch.set_num_threads(cfg.num_threads)
         self.model = model if model is not None else load_command_model(cfg)
         self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
                                           name=f"controller-{loop.__name__.strip('_')}")
@@ -242,10 +248,25 @@ class ControllerNode(Node):
             self.serve(job, cancel)
 
     def serve(self, job: Job, cancel: threading.Event) -> None:
-        """Model -> reply -> motion, for one command (worker thread)."""
+        """Model -> reply -> motion, for one command (worker thread). With stream_actions
+        and a model that streams lines, each action starts as soon as its line is complete."""
         started = time.monotonic()
+        cfg = self.config
+        stream = StreamingReply(cfg.limits, cfg.places, *self.status_texts()) \
+            if cfg.stream_actions and hasattr(self.model, "stream_lines") else None
+        pieces, failed = [], None
+        answer = stream_pieces(self.model, job.command, cancel)
         try:
-            text = self.model.respond(job.command, cancel)
+            for piece in answer:
+                pieces.append(piece)
+                if stream is None:
+                    continue
+                update = stream.add(piece)
+                if update.segments and not self._run_segments(job, update.segments):
+                    return  # superseded: the newer command owns the robot now
+                if update.failed is not None:
+                    failed = update.failed  # no later line can make this answer executable
+                    break
         except GenerationCancelled:
             self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
             return
@@ -254,21 +275,46 @@ class ControllerNode(Node):
             self.get_logger().error(f"model failed on {job.command[:60]!r}: {exc!r}")
             self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
             return
+        finally:
+            answer.close()  # ends a generation abandoned part-way
+        text = "".join(pieces).strip()
         self.get_logger().info(f"model ({time.monotonic() - started:.2f} s): {text[:200]!r}")
-        cfg = self.config
-        reply = build_reply(text, cfg.limits, cfg.places, *self.status_texts())
+        if stream is None:
+            reply, segments = build_reply(text, cfg.limits, cfg.places, *self.status_texts()), None
+        elif failed is not None:
+            reply, segments = failed, []
+        else:
+            reply, segments = stream.finish()
         with self._lock:
             if job.id != self._job_id or self._closing:
                 self.get_logger().info(f"dropping the answer to {job.command[:60]!r}: superseded")
                 return
+            if not reply.ok and self._motion.halt():  # a streamed answer failed part-way
+                self._publish_twist(0.0, 0.0)
             self._say(reply.text)
             if reply.goal is not None:
                 self.goal_pub.publish(self._goal_message(reply.goal))
-            if reply.segments:
+            if segments is None and reply.segments:
                 self._motion.start(reply.segments)
-                self._motion_wake.notify()
+            elif segments:
+                self._motion.extend(segments)
+            self._motion_wake.notify()
         if not reply.ok:
             self.get_logger().warning(reply.text.splitlines()[-1])
+
+    def _run_segments(self, job: Job, segments) -> bool:
+        """Start (first line) or append (later lines) streamed segments, unless `job` is
+        stale. False when it is."""
+        with self._lock:
+            if job.id != self._job_id or self._closing:
+                return False
+            if self._busy_started != job.id:
+                self._busy_started = job.id
+                self._motion.start(segments)
+            else:
+                self._motion.extend(segments)
+            self._motion_wake.notify()
+        return True
 
     def _goal_message(self, place) -> PoseStamped:
         msg = PoseStamped()

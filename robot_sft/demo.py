@@ -4,8 +4,8 @@
     python -m robot_sft.demo --model-backend fixed          # no model: a smoke run in seconds
     python -m robot_sft.demo --adapter outputs/embedded --commands "Turn left 30 degrees" "Stop"
 
-Starts the simulator and the controller in this process (one MultiThreadedExecutor,
-see `robot_sft.sim_session`), sends each command on /command, waits until it is
+Starts the simulator and the controller in this process (see
+`robot_sft.sim_session`), sends each command on /command, waits until it is
 answered and any motion is over, and prints the command, the /response, the
 /cmd_vel segments the controller published (with what odometry measured) and the
 final pose. Writes <out>/path.png and <out>/summary.json.

@@ -7,6 +7,9 @@ decoding) is a new class, not a new node:
         def respond(self, command: str, cancel: threading.Event | None = None) -> str
 
 `respond` raises `GenerationCancelled` when `cancel` is set while it works.
+A model may also offer `stream_lines(command, cancel)`: the same text in pieces, each
+complete line as soon as it is generated, so the node can start the first action
+while the model writes the next (`stream_pieces` gives every model that shape).
 torch/transformers/peft are imported inside functions: importing this module is cheap.
 """
 from __future__ import annotations
@@ -30,7 +33,7 @@ class CommandModel(Protocol):
     def respond(self, command: str, cancel: threading.Event | None = None) -> str: ...
 
 
-def _check_cancel(cancel: threading.Event | None) -> None:
+def check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise GenerationCancelled()
 
@@ -43,7 +46,7 @@ class FixedResponseModel:
         self.text = text
 
     def respond(self, command: str, cancel: threading.Event | None = None) -> str:
-        _check_cancel(cancel)
+        check_cancel(cancel)
         return self.text.replace(ECHO, command)
 
 
@@ -67,11 +70,27 @@ def end_of_turn_ids(tokenizer) -> list[int]:
     return sorted(ids)
 
 
+def stream_pieces(model: CommandModel, command: str, cancel: threading.Event | None = None):
+    """`model.stream_lines` where the model has it, else its whole answer as one piece."""
+    stream = getattr(model, "stream_lines", None)
+    if stream is not None:
+        yield from stream(command, cancel)
+    else:
+        yield model.respond(command, cancel)
+
+
 class TransformersModel:
-    """A base model with the LoRA adapter merged in, greedy decoding."""
+    """A base model with the LoRA adapter merged in, greedy decoding.
+
+    A plain torch model is decoded by `robot_sft.fast_inference.GreedyDecoder` (prompt
+    head cached, lean loop, line streaming); any other object with generate() (a
+    grammar-constrained wrapper) goes through generate(), which applies its processors."""
 
     def __init__(self, model, tokenizer, system_prompt: str, max_new_tokens: int = 48):
+        import torch
         from transformers import GenerationConfig
+
+        from robot_sft.fast_inference import GreedyDecoder
 
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -82,11 +101,16 @@ class TransformersModel:
         self.generation_config = GenerationConfig(
             max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_ids,
             pad_token_id=pad_id)
+        self.decoder = GreedyDecoder(self.model, tokenizer, system_prompt, stop_ids) \
+            if isinstance(self.model, torch.nn.Module) else None
+        self.last_times = None  # DecodeTimes of the latest answer (fast path)
 
     @classmethod
     def from_adapter(cls, adapter_dir, base_model: str | None = None, device: str = "cpu",
-                     max_new_tokens: int = 48, dtype=None) -> "TransformersModel":
-        """Load base + adapter and merge them (one matmul per layer at inference, not two).
+                     max_new_tokens: int = 48, dtype=None,
+                     quantize: str = "none") -> "TransformersModel":
+        """Load base + adapter and merge them (one matmul per layer at inference, not two);
+        quantize="int8": dynamic int8 Linear layers after merging (CPU only).
         Raises AdapterError (bad adapter dir) or ModelLoadError (base model)."""
         from peft import PeftModel
         from transformers import AutoTokenizer
@@ -103,12 +127,36 @@ class TransformersModel:
         except Exception as exc:  # corrupt safetensors, wrong shapes, bad tokenizer files
             raise AdapterError(f"cannot load the adapter in {adapter_dir}: "
                                f"{type(exc).__name__}: {exc}") from exc
-        return cls(merged.to(device), tokenizer, metadata.system_prompt, max_new_tokens)
+        merged = merged.to(device)
+        if quantize == "int8":
+            from robot_sft.fast_inference import quantize_int8
+
+            if str(device) != "cpu":
+                raise ValueError(f"quantize int8 runs on the CPU only, not on {device}")
+            merged = quantize_int8(merged)
+        elif quantize != "none":
+            raise ValueError(f"unknown quantize {quantize!r}: use none or int8")
+        return cls(merged, tokenizer, metadata.system_prompt, max_new_tokens)
+
+    def stream_lines(self, command: str, cancel: threading.Event | None = None):
+        """The answer in pieces, each complete line (with its newline) as soon as it is
+        generated. Raises GenerationCancelled when `cancel` is set."""
+        check_cancel(cancel)
+        if self.decoder is None:
+            yield self._generate(command, cancel)
+            return
+        from robot_sft.fast_inference import DecodeTimes
+
+        self.last_times = DecodeTimes()
+        yield from self.decoder.stream_lines(command, self.generation_config.max_new_tokens,
+                                             cancel, self.last_times)
 
     def respond(self, command: str, cancel: threading.Event | None = None) -> str:
+        return "".join(self.stream_lines(command, cancel)).strip()
+
+    def _generate(self, command: str, cancel: threading.Event | None) -> str:
         import torch
 
-        _check_cancel(cancel)
         prompt = prompt_text(self.tokenizer, command, self.system_prompt)
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         inputs = inputs.to(self.model.device)
@@ -116,14 +164,15 @@ class TransformersModel:
         with torch.inference_mode():
             output = self.model.generate(**inputs, generation_config=self.generation_config,
                                          stopping_criteria=criteria)
-        _check_cancel(cancel)
+        check_cancel(cancel)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
 def load_command_model(config) -> CommandModel:
     """The model the node's parameters ask for (`config`: a ControllerConfig or any
-    object with model_backend, fixed_response, adapter, base_model, device, max_new_tokens)."""
+    object with model_backend, fixed_response, adapter, base_model, device, max_new_tokens,
+    and optionally quantize)."""
     if config.model_backend == "fixed":
         return FixedResponseModel(config.fixed_response)
     if config.model_backend != "transformers":
@@ -132,4 +181,5 @@ def load_command_model(config) -> CommandModel:
         raise AdapterError("parameter adapter is empty: pass adapter:=DIR (a trained adapter) "
                            "or model_backend:=fixed for a dry run")
     return TransformersModel.from_adapter(config.adapter, config.base_model or None,
-                                          config.device, config.max_new_tokens)
+                                          config.device, config.max_new_tokens,
+                                          quantize=getattr(config, "quantize", "none"))

@@ -19,6 +19,7 @@ import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -66,10 +67,13 @@ class SimNode(Node):
         super().__init__("sim", **kwargs)
         for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        for name in ("rate_hz", "scan_rate_hz", "battery_rate_hz", "cmd_vel_timeout"):
+        p = {name: self._value(name) for name in PARAMETERS}
+        for name in ("rate_hz", "scan_rate_hz", "battery_rate_hz", "cmd_vel_timeout",
+                     "scan_beams", "scan_range_max"):
             if not p[name] > 0:
                 raise ValueError(f"parameter {name} must be positive, got {p[name]}")
+        if not (0.0 <= p["battery_start"] <= 1.0 and p["robot_radius"] >= 0.0):
+            raise ValueError("battery_start must be within [0, 1] and robot_radius not negative")
         if len(p["room"]) != 4 or len(p["start_pose"]) != 3:
             raise ValueError("room needs [x_min, y_min, x_max, y_max] and start_pose [x, y, yaw]")
         room = Room(*p["room"], obstacles=obstacles_from_flat(p["obstacles"]))
@@ -94,6 +98,12 @@ class SimNode(Node):
             f"{len(room.obstacles)} obstacle(s), "
             f"start ({start.x:g}, {start.y:g}, {math.degrees(start.yaw):g} deg), "
             f"cmd_vel timeout {p['cmd_vel_timeout']:g} s")
+
+    def _value(self, name: str):
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:  # an empty list given: "obstacles:=[]"
+            return []
 
     # The physics clock is monotonic: wall-clock jumps must not teleport the robot.
     @staticmethod
@@ -171,9 +181,9 @@ def main(args=None):
         executor.add_node(node)
         while rclpy.ok() and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
-    except ValueError as exc:  # bad parameters: say which and exit non-zero
-        rclpy.logging.get_logger("sim").error(str(exc))
-        raise SystemExit(1) from None
+    except (ParameterException, ValueError) as exc:  # bad parameters: say which, exit non-zero
+        rclpy.logging.get_logger("sim").error(f"invalid parameters: {exc}")
+        raise SystemExit(2) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -110,9 +110,9 @@ def test_base_smollm2_constrained_parses_everything(smollm2_tokenizer):
     torch.manual_seed(0)
     model = load_model("embedded")
     constraint = ResponseConstraint(smollm2_tokenizer, vocab_size=model.config.vocab_size,
-                                    max_lines=3)
+                                    places=["kitchen", "charging station"], max_lines=2)
     texts = generate_responses(ConstrainedModel(model, constraint), smollm2_tokenizer, COMMANDS,
-                               batch_size=10, max_new_tokens=40)
-    assert all(is_canonical(t) for t in texts), texts
+                               batch_size=10, max_new_tokens=32)
+    assert all(is_canonical(t, places=constraint.places, max_lines=2) for t in texts), texts
     assert all(not isinstance(parse_response(t), ParseError) for t in texts)
     assert parse_response(texts[COMMANDS.index("battery?")]) == [Status("battery")]

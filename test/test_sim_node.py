@@ -25,8 +25,11 @@ ROOM = [-2.0, -3.0, 8.0, 5.0]
 POST = [3.0, 0.0, 0.5]
 
 
-def session(**kwargs) -> SimSession:
-    return SimSession(domain_id=unique_domain_id(), namespace=unique_namespace("sim"), **kwargs)
+def session(sim_params=None, **kwargs) -> SimSession:
+    # A 10 Hz battery: the session waits for the first one before it starts.
+    sim_params = {"battery_rate_hz": 10.0, **(sim_params or {})}
+    return SimSession(domain_id=unique_domain_id(), namespace=unique_namespace("sim"),
+                      sim_params=sim_params, **kwargs)
 
 
 @pytest.fixture
@@ -145,6 +148,7 @@ def test_battery_drains():
     ({"room": [0.0, 0.0, 5.0]}, "room needs"),
     ({"rate_hz": 0.0}, "rate_hz must be positive"),
     ({"obstacles": [1.0, 2.0]}, "triples"),
+    ({"battery_start": 1.5}, "battery_start"),
 ])
 def test_bad_parameters_are_refused(params, message):
     context = rclpy.Context()

@@ -1,0 +1,424 @@
+"""Command -> first Twist: the tutorial's inference against the node's path, one process.
+
+    python benchmarks/latency.py                         # embedded SmolLM2 + outputs/embedded,
+                                                         # or a random LoRA when there is none
+    python benchmarks/latency.py --adapter DIR --repeats 5 --threads 1
+    python benchmarks/latency.py --levers                # what each lever buys, one by one
+    python benchmarks/latency.py --smoke                 # tiny random model, seconds (tests)
+
+(a) tutorial: full prompt, PeftModel (LoRA NOT merged), generate() sampling at
+    temperature 0.7 with max_new_tokens=100, decode everything, then parse and plan.
+(b) node: TransformersModel as load_command_model builds it (LoRA merged, prompt head
+    KV-cached, lean greedy loop) streaming lines into StreamingReply, exactly as
+    ControllerNode.serve does with stream_actions: the first Twist is published the
+    moment the first line's segment is handed out.
+floor: (b)'s backend doing only the necessary work: prefill of the command's own
+    tokens + one forward pass per token of the first action's line (with its newline).
+
+Modes. real: the model's own answers (needs a trained adapter: an untrained model
+never writes a parseable line). budget (default without a trained adapter): both paths
+generate exactly as many tokens as the expected answer needs - (a) the whole answer
+plus end-of-turn, (b) the first line plus newline - and the expected text is parsed
+and planned, so the timing is what a trained adapter would cost.
+Only ratios from one run count: the machine's load changes absolute times.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's robot_sft, not an installed copy
+
+# Command -> the canonical answer a trained adapter writes (budget mode generates its length).
+EXPECTED = {
+    "Move forward 2 meters": "Move forward 2 m.",
+    "turn left 90 degrees": "Turn left 90 deg.",
+    "Go back 50 cm slowly": "Move backward 50 cm slowly.",
+    "drive forward 3 feet, then turn right 45 degrees": "Move forward 3 ft.\nTurn right 45 deg.",
+    "Move forward 1 m, turn left 90 degrees, then forward 1 m again":
+        "Move forward 1 m.\nTurn left 90 deg.\nMove forward 1 m.",
+}
+COMMANDS = list(EXPECTED)
+TUTORIAL_MAX_NEW_TOKENS = 100
+TUTORIAL_TEMPERATURE = 0.7
+
+
+@dataclass
+class Run:
+    first_twist_s: float        # command text -> first Twist could be published
+    prefill_s: float            # prompt -> logits of the first new token
+    tokens: int                 # new tokens generated before the first Twist
+    ms_per_token: float
+    parsed: bool = True         # the text that was planned parsed and planned
+
+
+@dataclass
+class Row:
+    command: str
+    runs: dict = field(default_factory=dict)  # path name -> list[Run]
+    floor_s: float = 0.0
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------- models
+
+def random_adapter(root: Path, base: str) -> Path:
+    """A LoRA adapter on `base` with small random A and B (B=0 would be a no-op, which
+    hides the cost of running LoRA unmerged), in the layout training writes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from robot_sft.adapter import AdapterMetadata, write_metadata
+    from robot_sft.models import load_model, load_tokenizer
+    from robot_sft.response_format import DEFAULT_SYSTEM_PROMPT
+
+    torch.manual_seed(0)
+    peft = get_peft_model(load_model(base), LoraConfig(
+        r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                             "gate_proj", "up_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, param in peft.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=1e-3)
+    peft.save_pretrained(root)
+    load_tokenizer(base).save_pretrained(root)
+    write_metadata(root, AdapterMetadata(base, DEFAULT_SYSTEM_PROMPT, "tokenizer"))
+    return root
+
+
+def tutorial_model(adapter: Path):
+    """The tutorial's model: base + PeftModel, LoRA left unmerged."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from robot_sft.adapter import read_metadata
+    from robot_sft.models import load_model
+
+    metadata = read_metadata(adapter)
+    model = PeftModel.from_pretrained(load_model(metadata.base_model), str(adapter)).eval()
+    return model, AutoTokenizer.from_pretrained(str(adapter)), metadata.system_prompt
+
+
+# ------------------------------------------------------------------------------- paths
+
+def plan_first_twist(text: str) -> bool:
+    """Parse and plan `text` like the node does: True when there is a Twist to publish."""
+    from robot_sft.reply import build_reply
+    from robot_sft.safety import SafetyLimits
+
+    reply = build_reply(text, SafetyLimits(), {}, "", "")
+    return reply.ok and bool(reply.segments)
+
+
+def run_tutorial(model, tokenizer, system_prompt, command, expected, budget: bool) -> Run:
+    """(a): generate everything with sampling, decode, then parse and plan."""
+    import torch
+
+    from robot_sft.prompting import prompt_text
+
+    started = time.perf_counter()
+    inputs = tokenizer(prompt_text(tokenizer, command, system_prompt), return_tensors="pt",
+                       add_special_tokens=False)
+    n = len(tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1 if budget \
+        else TUTORIAL_MAX_NEW_TOKENS
+    with torch.inference_mode():
+        output = model.generate(**inputs, do_sample=True, temperature=TUTORIAL_TEMPERATURE,
+                                max_new_tokens=n, min_new_tokens=n if budget else 0,
+                                pad_token_id=tokenizer.pad_token_id)
+    new = output[0, inputs["input_ids"].shape[1]:]
+    text = tokenizer.decode(new, skip_special_tokens=True)
+    parsed = plan_first_twist(expected if budget else text)
+    total = time.perf_counter() - started
+    prefill = time_prefill(model, inputs["input_ids"])
+    return Run(total, prefill, len(new), 1000 * (total - prefill) / max(1, len(new) - 1), parsed)
+
+
+def time_prefill(model, ids) -> float:
+    import torch
+
+    started = time.perf_counter()
+    with torch.inference_mode():
+        model(input_ids=ids, logits_to_keep=1)
+    return time.perf_counter() - started
+
+
+def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[float]]:
+    """(b): ControllerNode.serve's streaming loop up to the first segment handed out."""
+    from robot_sft.fast_inference import DecodeTimes
+    from robot_sft.safety import SafetyLimits
+    from robot_sft.stream_reply import StreamingReply
+
+    first_line = expected.splitlines()[0] + "\n"
+    stream = StreamingReply(SafetyLimits(), {}, "", "")
+    times = DecodeTimes()
+    started = time.perf_counter()
+    if budget:  # the same decode + detokenise work, for exactly the first line's tokens
+        need = len(model.tokenizer(first_line, add_special_tokens=False)["input_ids"])
+        for _ in model.decoder.stream_lines(command, need, times=times):
+            pass
+        segments = stream.add(first_line).segments
+    else:
+        segments = []
+        pieces = model.decoder.stream_lines(command, model.generation_config.max_new_tokens,
+                                            times=times)
+        for piece in pieces:
+            update = stream.add(piece)
+            segments = update.segments
+            if segments or update.failed:
+                break
+        else:
+            segments = stream.finish()[1]
+        pieces.close()
+    first = time.perf_counter() - started
+    token_ms = 1000 * statistics.median(times.token_s) if times.token_s else 0.0
+    return Run(first, times.prefill_s, times.new_tokens + 1, token_ms, bool(segments)), times.token_s
+
+
+def run_grammar_path(model, command, expected, budget: bool) -> Run:
+    """project+grammar: the node's model behind the response grammar (generate() with the
+    grammar's logits processor, greedy, whole answer), then parse and plan."""
+    started = time.perf_counter()
+    if budget:
+        model.generation_config.max_new_tokens = \
+            len(model.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
+    text = model.respond(command)
+    parsed = plan_first_twist(text)
+    total = time.perf_counter() - started
+    tokens = len(model.tokenizer(text, add_special_tokens=False)["input_ids"]) + 1
+    return Run(total, 0.0, tokens, 1000 * total / tokens, parsed)
+
+
+def floor_s(model, command, expected, token_s: list[float]) -> float:
+    """Prefill of the command's own tokens + one bare forward per token of the first line."""
+    from robot_sft.fast_inference import DecodeTimes
+
+    need = len(model.tokenizer(expected.splitlines()[0] + "\n", add_special_tokens=False)["input_ids"])
+    times = DecodeTimes()
+    for _ in model.decoder.tokens(command, 1, times=times):
+        pass
+    return times.prefill_s + (need - 1) * statistics.median(token_s)
+
+
+# ------------------------------------------------------------------------------- report
+
+def figures(runs) -> dict:
+    ms = [1000 * r.first_twist_s for r in runs]
+    return {"median_ms": statistics.median(ms), "p90_ms": percentile(ms, 0.9),
+            "prefill_ms": 1000 * statistics.median(r.prefill_s for r in runs),
+            "ms_per_token": statistics.median(r.ms_per_token for r in runs),
+            "tokens": statistics.median(r.tokens for r in runs),
+            "parsed": sum(r.parsed for r in runs), "runs": len(runs)}
+
+
+def markdown_table(rows, names) -> str:
+    """First-Twist latency per command: median / p90 per path, the ratio, the floor."""
+    cols = [f"{n} median / p90 ms" for n in names]
+    lines = ["| command | " + " | ".join(cols) + " | tutorial / project | floor ms | "
+             "project / floor |", "|" + "---|" * (len(names) + 4)]
+
+    def line(label, meds, p90s, floor):
+        cells = [f"{m:.0f} / {p:.0f}" for m, p in zip(meds, p90s)]
+        return (f"| {label} | " + " | ".join(cells) + f" | {meds[0] / meds[1]:.1f}x | "
+                f"{floor:.0f} | {meds[1] / floor:.2f} |")
+
+    for row in rows:
+        f = [figures(row.runs[n]) for n in names]
+        lines.append(line(row.command, [x["median_ms"] for x in f], [x["p90_ms"] for x in f],
+                          1000 * row.floor_s))
+    every = [figures([r for row in rows for r in row.runs[n]]) for n in names]
+    lines.append(line("**median**", [x["median_ms"] for x in every], [x["p90_ms"] for x in every],
+                      1000 * statistics.median(row.floor_s for row in rows)))
+    lines.append("")
+    for n, x in zip(names, every):
+        lines.append(f"- {n}: prefill {x['prefill_ms']:.0f} ms, {x['ms_per_token']:.1f} ms/token, "
+                     f"{x['tokens']:.0f} tokens to the first Twist, parsed {x['parsed']}/{x['runs']}")
+    return "\n".join(lines)
+
+
+def measure(args, adapter: Path, budget: bool) -> dict:
+    """Every path on every command, interleaved; prints the table, returns the figures."""
+    from robot_sft.inference import TransformersModel
+
+    started = time.perf_counter()
+    fast = TransformersModel.from_adapter(adapter, device="cpu", quantize=args.quantize)
+    load_s = time.perf_counter() - started
+    rss_fast = rss_mb()
+    tutorial, tok, system_prompt = tutorial_model(adapter)
+    paths = {
+        "tutorial": lambda c, e: run_tutorial(tutorial, tok, system_prompt, c, e, budget),
+        "project": lambda c, e: run_node_path(fast, c, e, budget),
+    }
+    if args.constrained:
+        from robot_sft.constrained import ConstrainedModel, ResponseConstraint
+
+        constraint = ResponseConstraint(fast.tokenizer, vocab_size=fast.model.config.vocab_size)
+        grammar = TransformersModel(ConstrainedModel(fast.model, constraint), fast.tokenizer,
+                                    fast.system_prompt, fast.generation_config.max_new_tokens)
+        paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
+    commands = COMMANDS[:args.commands]
+    for path in paths.values():  # warm-up: first-call allocations are not latency
+        path(commands[0], EXPECTED[commands[0]])
+    rows = []
+    for command in commands:
+        row, token_s = Row(command), []
+        row.runs = {name: [] for name in paths}
+        for _ in range(args.repeats):  # interleaved: load changes hit every path alike
+            for name, path in paths.items():
+                run = path(command, EXPECTED[command])
+                if name == "project":
+                    run, steps = run
+                    token_s += steps
+                row.runs[name].append(run)
+        row.floor_s = statistics.median(floor_s(fast, command, EXPECTED[command], token_s or [0.0])
+                                        for _ in range(args.repeats))
+        rows.append(row)
+    names = ["tutorial", "project"] + [n for n in paths if n not in ("tutorial", "project")]
+    print(markdown_table(rows, names))
+    print(f"- node model load (cached base, merge{', int8' if args.quantize == 'int8' else ''}): "
+          f"{load_s:.2f} s; RSS after it {rss_fast:.0f} MB; peak RSS with every model loaded "
+          f"{peak_rss_mb():.0f} MB")
+    return {row.command: {n: figures(row.runs[n]) | {"floor_ms": 1000 * row.floor_s}
+                          for n in names} for row in rows}
+
+
+def measure_levers(args, adapter: Path):
+    """First-Twist median over the commands, adding one lever at a time (budget mode)."""
+    import torch
+
+    from robot_sft.inference import TransformersModel
+
+    commands = [(c, EXPECTED[c]) for c in COMMANDS[:args.commands]]
+    tutorial, tok, system_prompt = tutorial_model(adapter)
+    merged = TransformersModel.from_adapter(adapter, device="cpu")
+
+    def generate_path(model, sample: bool, whole: bool):
+        def run(command, expected):
+            from robot_sft.prompting import prompt_text
+
+            target = expected if whole else expected.splitlines()[0] + "\n"
+            n = len(tok(target, add_special_tokens=False)["input_ids"]) + (1 if whole else 0)
+            started = time.perf_counter()
+            inputs = tok(prompt_text(tok, command, system_prompt), return_tensors="pt",
+                         add_special_tokens=False)
+            kwargs = {"do_sample": True, "temperature": TUTORIAL_TEMPERATURE} if sample \
+                else {"do_sample": False}
+            with torch.inference_mode():
+                model.generate(**inputs, max_new_tokens=n, min_new_tokens=n,
+                               pad_token_id=tok.pad_token_id, **kwargs)
+            plan_first_twist(target)
+            return time.perf_counter() - started
+        return run
+
+    def decoder_path(model, whole: bool):
+        def run(command, expected):
+            target = expected if whole else expected.splitlines()[0] + "\n"
+            need = len(model.tokenizer(target, add_special_tokens=False)["input_ids"])
+            started = time.perf_counter()
+            for _ in model.decoder.stream_lines(command, need):
+                pass
+            plan_first_twist(target)
+            return time.perf_counter() - started
+        return run
+
+    levers = [
+        ("tutorial: unmerged, sampled, generate, whole answer", generate_path(tutorial, True, True)),
+        ("+ merged LoRA", generate_path(merged.model, True, True)),
+        ("+ greedy", generate_path(merged.model, False, True)),
+        ("+ prefix cache + lean loop", decoder_path(merged, True)),
+        ("+ stream: first line starts moving", decoder_path(merged, False)),
+    ]
+    if args.quantize != "int8":
+        int8 = TransformersModel.from_adapter(adapter, device="cpu", quantize="int8")
+        levers.append(("+ int8 dynamic quantisation", decoder_path(int8, False)))
+    for _, run in levers:
+        run(*commands[0])  # warm-up
+    results = {name: [] for name, _ in levers}
+    for _ in range(args.repeats):
+        for command, expected in commands:
+            for name, run in levers:
+                results[name].append(run(command, expected))
+    base = statistics.median(results[levers[0][0]])
+    print(f"levers (budget mode, {torch.get_num_threads()} thread(s), median over "
+          f"{len(commands)} commands x {args.repeats}):")
+    for name, _ in levers:
+        med = statistics.median(results[name])
+        print(f"  {name:<52} {1000 * med:7.0f} ms  {base / med:5.1f}x")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", help="adapter dir (default: outputs/embedded if it "
+                        "exists, else a random LoRA on the embedded base)")
+    parser.add_argument("--mode", choices=["auto", "real", "budget"], default="auto",
+                        help="auto: real with a trained adapter, budget with a random one")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--commands", type=int, default=len(COMMANDS))
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--quantize", choices=["none", "int8"], default="none",
+                        help="the node's quantize parameter for (b)")
+    parser.add_argument("--levers", action="store_true", help="also time each lever alone")
+    parser.add_argument("--constrained", action="store_true",
+                        help="also time the node's model behind the response grammar (llguidance)")
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny random model, one command, one repeat: seconds")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.commands, args.repeats = 1, 1
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, torch threads "
+          f"{torch.get_num_threads()}, torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.smoke:
+            sys.path.insert(0, str(ROOT / "test"))
+            from tiny_models import make_tiny_adapter
+
+            adapter, trained = make_tiny_adapter(Path(tmp)), False
+        elif args.adapter:
+            adapter, trained = Path(args.adapter), True
+        elif (ROOT / "outputs" / "embedded" / "robot_sft.json").is_file():
+            adapter, trained = ROOT / "outputs" / "embedded", True
+        else:
+            print("no trained adapter: a random LoRA on the embedded SmolLM2 (budget mode)")
+            adapter, trained = random_adapter(Path(tmp) / "adapter", "embedded"), False
+        budget = args.mode == "budget" or (args.mode == "auto" and not trained)
+        print(f"adapter {adapter}; mode {'budget' if budget else 'real'}; "
+              f"{args.repeats} repeats x {min(args.commands, len(COMMANDS))} commands")
+        results = measure(args, adapter, budget)
+        if args.levers:
+            measure_levers(args, adapter)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

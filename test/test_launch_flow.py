@@ -1,0 +1,157 @@
+"""What `ros2 launch robot_sft controller.launch.py use_sim:=true` does, without the
+ros2 CLI: the INSTALLED `sim` and `controller` executables as separate processes,
+the controller with the installed parameters file, driven over real DDS.
+
+Needs `bash scripts/install.sh` after any change to robot_sft (scripts/test.sh does it).
+The processes run in a scratch directory, so they import the installed package and
+not this source tree.
+"""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.signals import SignalHandlerOptions  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from robot_sft.sim_session import Probe, wait_for  # noqa: E402
+from ros_helpers import unique_domain_id, unique_namespace  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+PACKAGE = "robot_sft"
+SOURCE = Path(__file__).resolve().parents[1] / PACKAGE
+ANSWER = "Move forward 0.5 m."
+
+
+def installed_executable(name: str) -> str:
+    """<prefix>/lib/robot_sft/<name> (where ros2 launch looks), else the console script."""
+    for candidate in (Path(sys.prefix) / "lib" / PACKAGE / name, Path(sys.prefix) / "bin" / name):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"executable {name!r} is not installed: run bash scripts/install.sh")
+    return found
+
+
+def installed_params_file() -> Path:
+    path = Path(sys.prefix) / "share" / PACKAGE / "config" / "controller.yaml"
+    if not path.is_file():
+        pytest.fail(f"{path} is not installed: run bash scripts/install.sh")
+    return path
+
+
+def check_install_is_current() -> None:
+    """Fail clearly when the installed package is older than this source tree."""
+    code = subprocess.run(
+        [sys.executable, "-c", f"import {PACKAGE}, os; print(os.path.dirname({PACKAGE}.__file__))"],
+        cwd="/", capture_output=True, text=True, check=True).stdout.strip()
+    installed = Path(code)
+    stale = [p.name for p in SOURCE.glob("*.py")
+             if not (installed / p.name).is_file()
+             or hashlib.sha256((installed / p.name).read_bytes()).digest()
+             != hashlib.sha256(p.read_bytes()).digest()]
+    if stale:
+        pytest.fail(f"installed {PACKAGE} ({installed}) differs from the source tree in "
+                    f"{', '.join(sorted(stale))}: run bash scripts/install.sh")
+
+
+@pytest.fixture
+def launched(tmp_path):
+    """The two nodes as the launch file starts them, plus a probe node in this process."""
+    check_install_is_current()
+    namespace = unique_namespace("launch")
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "PYTHONUNBUFFERED": "1"}
+    remap = ["--ros-args", "-r", f"__ns:=/{namespace}"]
+    commands = {
+        "sim": [installed_executable("sim"), *remap],
+        "controller": [installed_executable("controller"), *remap,
+                       "--params-file", str(installed_params_file()),
+                       "-p", "model_backend:=fixed", "-p", f"fixed_response:={ANSWER}"],
+    }
+    processes = {}
+    for name, command in commands.items():
+        log = open(tmp_path / f"{name}.log", "w")
+        processes[name] = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]),
+               signal_handler_options=SignalHandlerOptions.NO)
+    probe = Probe(context=context, namespace=namespace)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(probe)
+    spinning = True
+
+    def spin():
+        while spinning and context.ok():
+            executor.spin_once(timeout_sec=0.05)
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        yield probe, processes, tmp_path
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        spinning = False
+        spinner.join(timeout=2.0)
+        executor.shutdown(timeout_sec=1.0)
+        probe.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def logs(tmp_path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
+
+
+def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
+    probe, processes, tmp_path = launched
+    ready = wait_for(lambda: probe.command_pub.get_subscription_count() >= 1
+                     and probe.pose() is not None
+                     and all(p.poll() is None for p in processes.values()), 60.0)
+    assert ready, f"nodes did not come up\n{logs(tmp_path)}"
+    time.sleep(0.5)  # the controller's /odom subscription is matched a moment later
+
+    result = probe.send("drive a bit", timeout=20.0)
+    assert not result.timed_out, logs(tmp_path)
+    assert result.response.startswith(ANSWER)
+    (x0, y0, _), (x1, y1, _) = result.start_pose, result.final_pose
+    assert x1 - x0 == pytest.approx(0.5, abs=0.02), logs(tmp_path)  # odometry-closed
+    assert y1 - y0 == pytest.approx(0.0, abs=1e-6)
+
+    # Interrupt both while the robot is moving: the last Twist must be zero.
+    probe.command_pub.publish(String(data="drive again"))
+    assert wait_for(lambda: probe.twists and probe.twists[-1][1] > 0.0, 10.0), logs(tmp_path)
+    for name in ("controller", "sim"):
+        processes[name].send_signal(signal.SIGINT)
+    codes = {name: p.wait(timeout=15) for name, p in processes.items()}
+    time.sleep(0.3)  # the last message in flight
+    assert codes == {"controller": 0, "sim": 0}, logs(tmp_path)
+    assert probe.twists[-1][1:] == (0.0, 0.0), f"last /cmd_vel {probe.twists[-1]}"
+    assert "Traceback" not in logs(tmp_path), logs(tmp_path)
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("rate_hz:=50", "expecting type 'DOUBLE'"),            # ROS wants 50.0 for a double
+    ("start_pose:=[3.0, 1.2, 0.0]", "inside a wall or an obstacle"),
+])
+def test_installed_sim_refuses_bad_parameters(tmp_path, argument, message):
+    check_install_is_current()
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id())}
+    done = subprocess.run([installed_executable("sim"), "--ros-args", "-p", argument],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

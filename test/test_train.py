@@ -1,0 +1,248 @@
+"""python -m training.train end to end: real TRL steps on a tiny random Llama (fast), bad input
+(one-line errors), the compact LM head, resume after kill -9 and 2-process DDP (slow), and the
+embedded SmolLM2 (slow)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robot_sft.adapter import REQUIRED_FILES, read_metadata
+from training.train import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW = {"messages": [{"role": "user", "content": "go forward 2 meters"},
+                    {"role": "assistant", "content": "Move forward 2 m."}]}
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A random 1-layer Llama with a byte-level ChatML tokenizer, saved as a model dir."""
+    from tiny_models import make_tiny_adapter
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_tiny_adapter(root)
+    return root / "base"
+
+
+def tiny_args(base, output_dir, *extra) -> list[str]:
+    """A run of a few real optimizer steps on the tiny model and generated data."""
+    return ["--model", str(base), "--output_dir", str(output_dir), "--num_examples", "80",
+            "--max_length", "256", "--per_device_train_batch_size", "4", "--max_steps", "3",
+            "--eval_samples", "4", "--max_new_tokens", "4", "--logging_steps", "1",
+            "--num_threads", "1", *extra]
+
+
+def weights(adapter_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+
+
+def test_a_few_steps_write_a_loadable_adapter_dir(tiny_base, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_base, out)) == 0
+    for name in (*REQUIRED_FILES, "README.md", "loss_curve.png", "chat_template.jinja"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("checkpoint-*"))  # cleaned up after success
+    metadata = read_metadata(out)
+    assert metadata.base_model == str(tiny_base.resolve())
+    assert metadata.chat_template == "chatml" and metadata.system_prompt == ""
+    assert len(metadata.data_sha256) == 64
+    assert metadata.config["max_steps"] == 3
+    assert metadata.metrics["train_steps"] == 3
+    assert set(metadata.metrics["heldout"]) >= {"parse_rate", "intent_accuracy", "exact_accuracy"}
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: peft" in card and "base_model:" in card
+    printed = capsys.readouterr().out
+    assert "on cpu (float32" in printed and "held-out (4 rows)" in printed
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.chat_template  # the template travels with the adapter
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+
+
+def test_training_is_deterministic_and_learns(tiny_base, tmp_path):
+    """Same seed -> same adapter; the LoRA update is non-zero (real optimizer steps)."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert main(tiny_args(tiny_base, first, "--eval_samples", "-1")) == 0
+    assert main(tiny_args(tiny_base, second, "--eval_samples", "-1")) == 0
+    a, b = weights(first), weights(second)
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+    assert any(k for k in a if "lora_B" in k and a[k].abs().sum() > 0)
+
+
+def test_a_data_file_and_the_all_token_loss(tiny_base, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(ROW) for _ in range(8)) + "\n")
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_base, out, "--data", str(data), "--assistant_only_loss", "false",
+                          "--system_prompt", "")) == 0
+    metadata = read_metadata(out)
+    assert metadata.system_prompt == "" and metadata.config["data"] == str(data)
+    assert "heldout" not in metadata.metrics  # no held-out data given
+
+
+def test_compact_lm_head_gives_the_same_loss_and_gradients(monkeypatch):
+    """project_labelled_positions_only() changes speed, not results."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from training.train import project_labelled_positions_only
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2))
+    trl_utils.add_fused_lm_head(model)
+    ids = torch.randint(0, 97, (3, 12))
+    labels = ids.clone()
+    labels[:, :8] = -100
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = model(input_ids=ids, labels=labels, fused_lm_head=True).loss
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)
+    full_loss, full_grads = loss_and_grads()
+    project_labelled_positions_only()
+    assert trl_utils._use_triton(torch.device("cpu"))
+    compact_loss, compact_grads = loss_and_grads()
+    torch.testing.assert_close(compact_loss, full_loss)
+    for compact, full in zip(compact_grads, full_grads):
+        torch.testing.assert_close(compact, full, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("problem, extra, words", [
+    ("missing data file", ["--data", "{tmp}/nope.jsonl"], ["nope.jsonl", "does not exist"]),
+    ("empty data file", ["--data", "{tmp}/empty.jsonl"], ["empty.jsonl", "empty"]),
+    ("no assistant turns", ["--data", "{tmp}/users.jsonl"], ["users.jsonl", "assistant"]),
+    ("wrong type", ["--max_steps", "many"], ["max_steps", "integer"]),
+    ("unknown option", ["--learning_rat", "1"], ["--learning_rat", "valid options"]),
+    ("bad model path", ["--model", "{tmp}/no-such-model"], ["no-such-model", "does not exist"]),
+    ("not a model dir", ["--model", "{tmp}"], ["not a model directory"]),
+    ("unwritable output", ["--output_dir", "/proc/robot_sft_out"], ["/proc/robot_sft_out",
+                                                                   "not writable"]),
+])
+def test_bad_input_is_one_line_and_nonzero(tiny_base, tmp_path, capsys, problem, extra, words):
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "users.jsonl").write_text(json.dumps({"messages": [ROW["messages"][0]]}) + "\n")
+    extra = [arg.replace("{tmp}", str(tmp_path)) for arg in extra]
+    code = main(tiny_args(tiny_base, tmp_path / "out", *extra))
+    err = capsys.readouterr().err.strip()
+    assert code != 0, problem
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (problem, err)
+
+
+def test_the_command_line_entry_point_has_no_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "training.train", "--model", str(tmp_path / "x")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: model path {tmp_path / 'x'} does not exist"]
+
+
+@pytest.mark.slow  # the hub client retries for ~45 s before it gives up
+def test_offline_hub_id_fails_with_the_local_copy_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["--config", str(ROOT / "training/configs/tinyllama.yaml"), "--device", "cpu",
+                 "--output_dir", str(tmp_path), "--num_examples", "20"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert "TinyLlama/TinyLlama-1.1B-Chat-v1.0" in err and "--model PATH" in err
+
+
+@pytest.mark.slow  # two child processes importing torch + TRL: ~20 s
+def test_benchmark_smoke_mode():
+    done = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "project / tutorial" in done.stdout and "GFLOP/s" in done.stdout
+
+
+# ------------------------------------------------------------------------------------------
+# Slow: subprocesses, kill -9, DDP, the real embedded model
+# ------------------------------------------------------------------------------------------
+
+def cli(args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.Popen([sys.executable, "-m", "training.train", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_ends_like_an_uninterrupted_run(tiny_base, tmp_path):
+    steps = ["--max_steps", "8", "--save_steps", "2", "--eval_samples", "-1", "--lora_dropout", "0.1",
+             "--keep_checkpoints"]
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    assert cli(tiny_args(tiny_base, reference, *steps)).wait(timeout=300) == 0
+
+    victim = cli(tiny_args(tiny_base, crashed, *steps))
+    deadline = time.time() + 300
+    while not (crashed / "checkpoint-4" / "trainer_state.json").is_file():
+        assert victim.poll() is None, victim.stdout.read()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)  # kill -9: no cleanup, no final save
+    victim.wait()
+    assert not (crashed / "robot_sft.json").exists()
+
+    resumed = cli(tiny_args(tiny_base, crashed, *steps, "--resume"))
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert "resuming from" in output
+    a, b = weights(reference), weights(crashed)
+    for key in a:
+        assert (a[key] - b[key]).abs().max() < 1e-6, key
+    loss = [read_metadata(d).metrics["train_steps"] for d in (reference, crashed)]
+    assert loss == [8, 8]
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_gloo(tiny_base, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", "29517", "-m", "training.train",
+                           *tiny_args(tiny_base, out, "--eval_samples", "4")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    metadata = read_metadata(out)
+    assert metadata.metrics["world_size"] == 2 and metadata.metrics["train_steps"] == 3
+
+
+@pytest.mark.slow
+def test_embedded_model_trains_saves_reloads_and_generates(tmp_path):
+    from peft import PeftModel
+
+    from robot_sft.models import load_model
+    from training.generation import generate_responses
+
+    out = tmp_path / "embedded"
+    assert main(["--output_dir", str(out), "--max_steps", "2", "--num_examples", "60",
+                 "--per_device_train_batch_size", "4", "--eval_samples", "4",
+                 "--max_new_tokens", "8"]) == 0
+    metadata = read_metadata(out)
+    assert metadata.base_model == "embedded"
+    model = PeftModel.from_pretrained(load_model("embedded"), out)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    answers = generate_responses(model, tokenizer, ["stop", "go forward 1 m"],
+                                 system_prompt=metadata.system_prompt, max_new_tokens=8)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
