@@ -17,6 +17,7 @@ everything but the language model.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -127,7 +128,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="outputs/demo", help="where path.png and summary.json go")
     parser.add_argument("--timeout", type=float, default=90.0,
                         help="seconds allowed per command (answer + motion)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: all cores but one, which the simulator "
+                             "and the controller's motion loop need to keep time)")
     parser.add_argument("--domain-id", type=int, default=None,
                         help="ROS domain id (default: ROS_DOMAIN_ID); topics live under "
                              "/robot_sft_demo/ so a real robot's /cmd_vel is never touched")
@@ -140,7 +143,8 @@ def run_demo(args) -> dict:
     if args.threads > 0 or args.model_backend == "transformers":
         import torch
 
-        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(args.threads or max(1, (cores or 1) - 1))
     references = dict(demo_commands())
     commands = args.commands or list(references)
     controller_params = {"model_backend": args.model_backend, "adapter": args.adapter,
@@ -152,6 +156,12 @@ def run_demo(args) -> dict:
           flush=True)
     with SimSession(controller_params=controller_params, model=model,
                     domain_id=args.domain_id, ready_timeout=60.0) as robot:
+        if args.model_backend == "transformers":
+            robot.controller.model.respond("Report the battery level")  # warm-up: lazy inits
+        # Freeze what loading created (torch, transformers: millions of objects), so no
+        # full garbage collection stalls the motion loop for a second mid-move.
+        gc.collect()
+        gc.freeze()
         startup = time.monotonic() - started
         results = []
         for i, command in enumerate(commands, 1):
