@@ -34,7 +34,7 @@ PARAMETERS = (
     Param("fixed_response", ECHO, "Answer of the fixed backend; '{command}' is replaced by the "
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
     Param("device", "auto", "Torch device for the model: auto, cpu, cuda, cuda:0.", True),
-    Param("max_new_tokens", 48, "Generation length limit (tokens).", True),
+    Param("max_new_tokens", 128, "Generation length limit (tokens).", True),
     Param("stream_actions", True, "Start each action as soon as its line is generated "
           "(later lines append; a later line that fails stops the robot with zero). "
           "false: wait for the whole answer and execute it whole or not at all."),

@@ -38,7 +38,9 @@ from robot_sft.adapter import AdapterError
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
 from robot_sft.executor import MotionExecutor
-from robot_sft.inference import GenerationCancelled, load_command_model, stream_pieces
+from robot_sft.inference import (
+    AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
+)
 from robot_sft.models import ModelLoadError
 from robot_sft.reply import battery_text, build_reply, obstacles_text
 from robot_sft.response_format import Stop, render_response
@@ -270,6 +272,9 @@ class ControllerNode(Node):
         except GenerationCancelled:
             self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
             return
+        except AnswerTruncated as exc:
+            self._reject(job, f"Not moving: {exc} (raise max_new_tokens for longer sequences).")
+            return
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")
             self.get_logger().error(f"model failed on {job.command[:60]!r}: {exc!r}")
@@ -301,6 +306,17 @@ class ControllerNode(Node):
             self._motion_wake.notify()
         if not reply.ok:
             self.get_logger().warning(reply.text.splitlines()[-1])
+
+    def _reject(self, job: Job, text: str) -> None:
+        """Stop whatever `job` already started (streamed lines) and say why."""
+        with self._lock:
+            if job.id != self._job_id or self._closing:
+                return
+            if self._motion.halt():
+                self._publish_twist(0.0, 0.0)
+            self._motion_wake.notify()
+            self._say(text)
+        self.get_logger().warning(text)
 
     def _run_segments(self, job: Job, segments) -> bool:
         """Start (first line) or append (later lines) streamed segments, unless `job` is

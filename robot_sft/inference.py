@@ -25,6 +25,11 @@ from robot_sft.prompting import prompt_text
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>")
 
 
+class AnswerTruncated(Exception):
+    """The answer hit max_new_tokens before its end-of-turn: its last complete lines may
+    be only part of what the model meant (half a square), so the node must not act on it."""
+
+
 class GenerationCancelled(Exception):
     """`respond` gave up because its cancel event was set (stop or a newer command)."""
 
@@ -86,7 +91,7 @@ class TransformersModel:
     head cached, lean loop, line streaming); any other object with generate() (a
     grammar-constrained wrapper) goes through generate(), which applies its processors."""
 
-    def __init__(self, model, tokenizer, system_prompt: str, max_new_tokens: int = 48):
+    def __init__(self, model, tokenizer, system_prompt: str, max_new_tokens: int = 128):
         import torch
         from transformers import GenerationConfig
 
@@ -107,7 +112,7 @@ class TransformersModel:
 
     @classmethod
     def from_adapter(cls, adapter_dir, base_model: str | None = None, device: str = "cpu",
-                     max_new_tokens: int = 48, dtype=None,
+                     max_new_tokens: int = 128, dtype=None,
                      quantize: str = "none") -> "TransformersModel":
         """Load base + adapter and merge them (one matmul per layer at inference, not two);
         quantize="int8": dynamic int8 Linear layers after merging (CPU only).
@@ -142,19 +147,31 @@ class TransformersModel:
         """The answer in pieces, each complete line (with its newline) as soon as it is
         generated. Raises GenerationCancelled when `cancel` is set."""
         check_cancel(cancel)
+        budget = self.generation_config.max_new_tokens
         if self.decoder is None:
-            yield self._generate(command, cancel)
-            return
-        from robot_sft.fast_inference import DecodeTimes
+            text, stopped = self._generate(command, cancel)
+            yield text
+        else:
+            from robot_sft.fast_inference import DecodeTimes
 
-        self.last_times = DecodeTimes()
-        yield from self.decoder.stream_lines(command, self.generation_config.max_new_tokens,
-                                             cancel, self.last_times)
+            self.last_times = DecodeTimes()
+            yield from self.decoder.stream_lines(command, budget, cancel, self.last_times)
+            stopped = self.last_times.stopped
+        if not stopped:
+            raise AnswerTruncated(f"the answer reached max_new_tokens={budget} before its end")
 
     def respond(self, command: str, cancel: threading.Event | None = None) -> str:
-        return "".join(self.stream_lines(command, cancel)).strip()
+        """The whole answer. A truncated answer is returned as it is (evaluation scores
+        it); the node uses `stream_lines`, which raises AnswerTruncated instead."""
+        pieces = []
+        try:
+            for piece in self.stream_lines(command, cancel):
+                pieces.append(piece)
+        except AnswerTruncated:
+            pass
+        return "".join(pieces).strip()
 
-    def _generate(self, command: str, cancel: threading.Event | None) -> str:
+    def _generate(self, command: str, cancel: threading.Event | None) -> tuple[str, bool]:
         import torch
 
         prompt = prompt_text(self.tokenizer, command, self.system_prompt)
@@ -166,7 +183,10 @@ class TransformersModel:
                                          stopping_criteria=criteria)
         check_cancel(cancel)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        stop_ids = self.generation_config.eos_token_id
+        stopped = len(new_tokens) < self.generation_config.max_new_tokens or \
+            int(new_tokens[-1]) in stop_ids
+        return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), stopped
 
 
 def load_command_model(config) -> CommandModel:

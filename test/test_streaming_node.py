@@ -9,7 +9,7 @@ import time
 import pytest
 
 from robot_sft.executor import MotionExecutor
-from robot_sft.inference import GenerationCancelled, stream_pieces
+from robot_sft.inference import AnswerTruncated, GenerationCancelled, stream_pieces
 from robot_sft.safety import SafetyLimits, TwistSegment
 from robot_sft.stream_reply import StreamingReply
 
@@ -181,3 +181,26 @@ def test_a_line_that_arrives_after_the_previous_motion_ended_still_runs(rig_fact
     forward = [t for t in rig.moving() if t[1] > 0]
     turn = [t for t in rig.moving() if t[2] > 0]
     assert forward[-1][0] < model.yielded[1] <= turn[0][0] + 0.01  # zero between: honest
+
+
+class TruncatedStreamModel(PacedStreamModel):
+    """Streams its lines, then reports that the token budget ended the answer."""
+
+    def stream_lines(self, command, cancel=None):
+        yield from super().stream_lines(command, cancel)
+        raise AnswerTruncated("the answer reached max_new_tokens=12 before its end")
+
+
+@pytest.mark.parametrize("stream_actions", [True, False])
+def test_an_answer_cut_by_the_token_budget_moves_nothing_more(rig_factory, stream_actions):
+    """Half a square is not a square: a truncated answer stops the robot and says why."""
+    model = TruncatedStreamModel(["Move forward 2 m.\n", "Turn left 90 deg.\n"], delay=0.3)
+    rig = rig_factory(model=model, stream_actions=stream_actions)
+    rig.send("drive a square with 2 m sides")
+    response = rig.wait_response(timeout=5.0)
+    assert response.startswith("Not moving: the answer reached max_new_tokens")
+    done = time.perf_counter()
+    time.sleep(0.3)
+    assert all(t[0] <= done for t in rig.moving())  # nothing moves after the verdict
+    assert rig.twists == [] or rig.twists[-1][1:] == (0.0, 0.0)
+    assert not rig.node._motion.active
