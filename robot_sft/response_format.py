@@ -77,9 +77,11 @@ def _check_finite(name: str, value: float) -> float:
     return float(value)
 
 
-def _check_speed(speed, pace, units) -> None:
+def _check_speed(action) -> None:
+    speed, pace = action.speed, action.pace
     if speed is not None:
-        _check_finite("speed", speed)
+        speed = _check_finite("speed", speed)
+        object.__setattr__(action, "speed", speed)  # ints become floats: 2 == 2.0 everywhere
         if speed <= 0:
             raise ActionError(f"speed must be positive, got {speed!r}")
     if pace is not None and pace not in PACES:
@@ -104,10 +106,10 @@ class Move:
     pace: str | None = None
 
     def __post_init__(self):
-        _check_finite("distance", self.distance)
+        object.__setattr__(self, "distance", _check_finite("distance", self.distance))
         _check_unit("unit", self.unit, DISTANCE_UNITS)
         _check_unit("speed_unit", self.speed_unit, LINEAR_SPEED_UNITS)
-        _check_speed(self.speed, self.pace, LINEAR_SPEED_UNITS)
+        _check_speed(self)
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,10 @@ class Turn:
     pace: str | None = None
 
     def __post_init__(self):
-        _check_finite("angle", self.angle)
+        object.__setattr__(self, "angle", _check_finite("angle", self.angle))
         _check_unit("unit", self.unit, ANGLE_UNITS)
         _check_unit("speed_unit", self.speed_unit, ANGULAR_SPEED_UNITS)
-        _check_speed(self.speed, self.pace, ANGULAR_SPEED_UNITS)
+        _check_speed(self)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class TimedMove:
     pace: str | None = None
 
     def __post_init__(self):
-        _check_finite("duration", self.duration)
+        object.__setattr__(self, "duration", _check_finite("duration", self.duration))
         if self.duration < 0:
             raise ActionError(f"duration must not be negative, got {self.duration!r}")
         _check_unit("unit", self.unit, TIME_UNITS)
@@ -150,7 +152,7 @@ class TimedMove:
             object.__setattr__(self, "speed_unit", "m/s" if self.is_linear else "rad/s")
         _check_unit("speed_unit", self.speed_unit,
                     LINEAR_SPEED_UNITS if self.is_linear else ANGULAR_SPEED_UNITS)
-        _check_speed(self.speed, self.pace, None)
+        _check_speed(self)
 
     @property
     def is_linear(self) -> bool:
@@ -171,7 +173,8 @@ class Navigate:
     def __post_init__(self):
         place = " ".join(str(self.place).lower().split())
         place = re.sub(r"^(?:the\s+)+", "", place)  # "the dock" and "dock" are one place
-        if not place or not re.fullmatch(r"[a-z0-9][a-z0-9 _'-]*", place):
+        if not place or not re.fullmatch(r"[a-z0-9][a-z0-9 _'-]*", place) \
+                or "then" in place.split():  # "then" separates actions in a response
             raise ActionError(f"place must be a plain name, got {self.place!r}")
         object.__setattr__(self, "place", place)
 

@@ -65,8 +65,8 @@ def actions(draw):
     if kind == "stop":
         return Stop()
     if kind == "navigate":
-        words = draw(st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=8),
-                              min_size=1, max_size=3))
+        words = draw(st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=8)
+                              .filter(lambda w: w != "then"), min_size=1, max_size=3))
         return Navigate(" ".join(words))
     if kind == "status":
         return Status(draw(st.sampled_from(["battery", "obstacles"])))
@@ -265,6 +265,7 @@ def test_any_text_never_raises(text):
     lambda: TimedMove(1.0, "forward", speed_unit="rad/s"),
     lambda: Navigate(""),
     lambda: Navigate("kitchen; rm -rf /"),
+    lambda: Navigate("dock then kitchen"),
     lambda: Status("weather"),
     lambda: Refuse("   "),
 ])
@@ -284,6 +285,7 @@ def test_intent_of(actions_, intent):
 
 
 def test_actions_equal_uses_tolerance():
+    assert actions_equal([Move(2)], [Move(2.001)])  # ints are stored as floats
     assert actions_equal([Move(2.0)], [Move(2.001)])
     assert not actions_equal([Move(2.0)], [Move(2.5)])
     assert not actions_equal([Move(2.0)], [Turn(2.0)])
