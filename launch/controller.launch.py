@@ -20,7 +20,7 @@ def generate_launch_description():
         DeclareLaunchArgument('adapter', default_value='outputs/embedded',
                               description='Adapter directory written by training'),
         DeclareLaunchArgument('params_file', default_value=default_params,
-                              description='Controller parameters (YAML)'),
+                              description='Controller (and simulator) parameters (YAML)'),
         DeclareLaunchArgument('use_sim', default_value='false',
                               description='Also start the robot_sft simulator'),
         DeclareLaunchArgument('namespace', default_value='',
@@ -28,6 +28,9 @@ def generate_launch_description():
         Node(package='robot_sft', executable='controller', name='controller',
              namespace=namespace, parameters=[params_file, {'adapter': adapter}],
              output='screen', emulate_tty=True),
+        # The same file: its `/**` section gives the sim the shared topic names and
+        # cmd_vel_timeout; the controller-only parameters it does not declare are ignored.
         Node(package='robot_sft', executable='sim', name='sim', namespace=namespace,
-             output='screen', emulate_tty=True, condition=IfCondition(use_sim)),
+             parameters=[params_file], output='screen', emulate_tty=True,
+             condition=IfCondition(use_sim)),
     ])

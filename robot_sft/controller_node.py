@@ -15,6 +15,7 @@ Run: ros2 run robot_sft controller --ros-args -p adapter:=outputs/embedded
 """
 from __future__ import annotations
 
+import gc
 import math
 import signal
 import threading
@@ -37,7 +38,7 @@ from std_msgs.msg import String
 from robot_sft.adapter import AdapterError
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
-from robot_sft.executor import MotionExecutor
+from robot_sft.executor import MotionExecutor, message_age
 from robot_sft.inference import (
     AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
 )
@@ -48,6 +49,8 @@ from robot_sft.safety import TwistSegment, clamp_twist, describe_plan
 from robot_sft.stream_reply import StreamingReply
 
 STOP_REPLY = f"{render_response([Stop()])}\n{describe_plan([TwistSegment(0.0, 0.0, 0.0)])}"
+# Not "stop" (served before the model) and harmless: the answer is never executed.
+WARM_UP_COMMAND = "Turn left 1 degree."
 
 
 @dataclass(frozen=True)
@@ -199,11 +202,17 @@ class ControllerNode(Node):
             self._pending = Job(self._job_id, text)
             self._work_ready.notify()
 
-    def _on_odom(self, msg: Odometry) -> None:
+    def _on_odom(self, msg: Odometry, info) -> None:  # info: rclpy MessageInfo
         p = msg.pose.pose
         now = time.monotonic()
+        # How old this pose is: the executor extrapolates it by the commanded speed.
+        received_ns = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+        stamp = msg.header.stamp
+        age = message_age(stamp.sec * 10**9 + stamp.nanosec,
+                          self.get_clock().now().nanoseconds, received_ns, time.time_ns())
         with self._lock:
-            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation), now):
+            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation),
+                                            now, age):
                 # Covered: publish the next Twist (or zero) here, not one thread hop later.
                 step = self._motion.step(now)
                 if step.twist is not None:
@@ -370,6 +379,21 @@ class ControllerNode(Node):
         super().destroy_node()
 
 
+def warm_up(model, logger=None) -> float:
+    """Generate the first line of one answer, so the first real command does not pay
+    for lazy initialisation (kernels, allocator, caches). Seconds taken; never raises."""
+    started = time.monotonic()
+    answer = stream_pieces(model, WARM_UP_COMMAND)
+    try:
+        next(answer, None)  # one line is enough: every code path has run once
+    except Exception as exc:  # a broken model shows itself on the first command
+        if logger is not None:
+            logger.warning(f"model warm-up failed: {type(exc).__name__}: {exc}")
+    finally:
+        answer.close()
+    return time.monotonic() - started
+
+
 def main(args=None) -> int:
     # Our own SIGINT/SIGTERM handlers: rclpy's would invalidate the context before
     # `finally` could publish the last zero Twist.
@@ -382,7 +406,14 @@ def main(args=None) -> int:
     try:
         started = time.monotonic()
         node = ControllerNode()
-        logger.info(f"start-up took {time.monotonic() - started:.2f} s")
+        loaded = time.monotonic() - started
+        warm = warm_up(node.model, logger)
+        # Everything loaded so far lives as long as the process: move it out of the
+        # collector's reach, so a full collection cannot stall the motion loop.
+        gc.collect()
+        gc.freeze()
+        logger.info(f"ready {time.monotonic() - started:.2f} s after start "
+                    f"(model {loaded:.2f} s, warm-up {warm:.2f} s)")
         executor = MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         errors = []

@@ -170,13 +170,18 @@ def plan_twists(actions, limits: SafetyLimits | None = None) -> list[TwistSegmen
     return segments
 
 
+# How describe_segment announces a moving segment: a reply containing it means motion
+# follows (robot_sft.sim_session waits for that motion).
+MOTION_ANNOUNCEMENT = "Publishing cmd_vel with"
+
+
 def describe_segment(segment: TwistSegment) -> str:
     """The tutorial's derived sentence, computed here rather than by the model."""
     if segment.is_stop:
         return "Publishing zero cmd_vel."
     axis, value = ("linear.x", segment.linear_x) if segment.linear_x else ("angular.z", segment.angular_z)
     note = " (speed clamped to the limit)" if segment.clamped else ""
-    return f"Publishing cmd_vel with {axis}={value:.3g} for {segment.duration:.2f} seconds{note}."
+    return f"{MOTION_ANNOUNCEMENT} {axis}={value:.3g} for {segment.duration:.2f} seconds{note}."
 
 
 def describe_plan(segments) -> str:

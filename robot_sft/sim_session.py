@@ -30,12 +30,12 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
+from robot_sft.safety import MOTION_ANNOUNCEMENT
 from robot_sft.sim_node import SimNode
 from robot_sft.sim_world import normalize_angle
 
 DEMO_NAMESPACE = "robot_sft_demo"
 SETTLE_S = 0.3  # no /cmd_vel for this long after the last zero: the motion is over
-MOTION_ANNOUNCEMENT = "Publishing cmd_vel with"  # robot_sft.safety.describe_segment
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import BatteryState, LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from robot_sft.commands import sanitise_command  # noqa: E402
-from robot_sft.controller_node import ControllerNode, Job  # noqa: E402
+from robot_sft.commands import is_stop_command, sanitise_command  # noqa: E402
+from robot_sft.controller_node import WARM_UP_COMMAND, ControllerNode, Job, warm_up  # noqa: E402
 from robot_sft.inference import FixedResponseModel, GenerationCancelled  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -438,12 +438,57 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
         assert proc.returncode == 0, out
         assert twists[-1] == (0.0, 0.0), out
         assert "stop: shutting down" in out
+        assert "warm-up" in out  # main() warmed the model up and said when it was ready
     finally:
         if proc.poll() is None:
             proc.kill()
         executor.shutdown()
         probe.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+class LineModel:
+    """Streams `lines` one by one (or raises `error`), recording what was asked."""
+
+    def __init__(self, lines=("Turn left 1 deg.\n",) * 50, error=None):
+        self.lines, self.error, self.commands, self.served, self.closed = lines, error, [], 0, False
+
+    def stream_lines(self, command, cancel=None):
+        self.commands.append(command)
+        if self.error is not None:
+            raise self.error
+        try:
+            for line in self.lines:
+                self.served += 1
+                yield line
+        finally:
+            self.closed = True
+
+
+class ListLogger:
+    def __init__(self):
+        self.warnings = []
+
+    def warning(self, text):
+        self.warnings.append(text)
+
+
+def test_warm_up_generates_one_line_of_a_harmless_command():
+    model = LineModel()
+    assert warm_up(model) >= 0.0
+    assert model.commands == [WARM_UP_COMMAND] and model.served == 1 and model.closed
+    assert not is_stop_command(WARM_UP_COMMAND)  # a stop would never reach a model
+
+
+def test_warm_up_failure_is_logged_not_raised():
+    logger = ListLogger()
+    warm_up(LineModel(error=RuntimeError("CUDA out of memory")), logger)
+    assert logger.warnings == ["model warm-up failed: RuntimeError: CUDA out of memory"]
+
+
+def test_warm_up_of_the_fixed_backend_is_cheap():
+    model = FixedResponseModel()
+    assert warm_up(model) < 0.05
 
 
 def test_bad_parameters_exit_with_a_clear_message():

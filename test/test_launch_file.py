@@ -37,6 +37,13 @@ def test_launch_file_declares_its_arguments_and_nodes():
     assert {"namespace", "parameters", "output", "emulate_tty"} <= set(controller)
     sim = nodes["sim"]
     assert _constant(sim["package"]) == "robot_sft"
+    # Both nodes read the one params file (shared topic names, cmd_vel_timeout).
+    configs = {a.targets[0].id: _constant(a.value.args[0]) for a in ast.walk(tree)
+               if isinstance(a, ast.Assign) and _calls(a.value, "LaunchConfiguration")}
+    for node in (controller, sim):
+        files = [configs.get(getattr(e, "id", None)) for e in node["parameters"].elts
+                 if not isinstance(e, ast.Dict)]
+        assert files == ["params_file"]
     assert _calls(sim["condition"], "IfCondition")  # only with use_sim:=true
     used = {_constant(call.args[0]) for call in _calls(tree, "LaunchConfiguration")}
     assert used == ARGUMENTS  # every argument is used

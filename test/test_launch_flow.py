@@ -1,6 +1,7 @@
 """What `ros2 launch robot_sft controller.launch.py use_sim:=true` does, without the
 ros2 CLI: the INSTALLED `sim` and `controller` executables as separate processes,
-the controller with the installed parameters file, driven over real DDS.
+both with the installed parameters file (the sim ignores the controller-only
+parameters in it), driven over real DDS.
 
 Needs `bash scripts/install.sh` after any change to robot_sft (scripts/test.sh does it).
 The processes run in a scratch directory, so they import the installed package and
@@ -74,10 +75,10 @@ def launched(tmp_path):
     namespace = unique_namespace("launch")
     env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "PYTHONUNBUFFERED": "1"}
     remap = ["--ros-args", "-r", f"__ns:=/{namespace}"]
+    params = ["--params-file", str(installed_params_file())]  # both nodes, as in the launch file
     commands = {
-        "sim": [installed_executable("sim"), *remap],
-        "controller": [installed_executable("controller"), *remap,
-                       "--params-file", str(installed_params_file()),
+        "sim": [installed_executable("sim"), *remap, *params],
+        "controller": [installed_executable("controller"), *remap, *params,
                        "-p", "model_backend:=fixed", "-p", f"fixed_response:={ANSWER}"],
     }
     processes = {}
@@ -155,3 +156,31 @@ def test_installed_sim_refuses_bad_parameters(tmp_path, argument, message):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_installed_sim_takes_the_shared_parameters_from_the_controller_file(tmp_path):
+    """The launch file gives the sim the controller's YAML: it applies what it declares
+    (cmd_vel_timeout here) and starts despite the controller-only parameters."""
+    check_install_is_current()
+    text = installed_params_file().read_text()
+    assert "cmd_vel_timeout: 0.5 " in text
+    params = tmp_path / "controller.yaml"
+    params.write_text(text.replace("cmd_vel_timeout: 0.5 ", "cmd_vel_timeout: 0.9 "))
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        sim = subprocess.Popen([installed_executable("sim"), "--ros-args", "-r",
+                                f"__ns:=/{unique_namespace('params')}", "--params-file",
+                                str(params)], cwd=tmp_path, env=env, stdout=out,
+                               stderr=subprocess.STDOUT)
+    try:
+        started = wait_for(lambda: "cmd_vel timeout" in log.read_text() or sim.poll() is not None,
+                           60.0)
+        assert started and sim.poll() is None, log.read_text()
+        assert "cmd_vel timeout 0.9 s" in log.read_text()
+        sim.send_signal(signal.SIGINT)
+        assert sim.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()

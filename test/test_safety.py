@@ -5,7 +5,8 @@ import pytest
 
 from robot_sft.response_format import Move, Navigate, Refuse, Status, Stop, TimedMove, Turn
 from robot_sft.safety import (
-    PlanError, SafetyLimits, TwistSegment, clamp_twist, describe_plan, plan_twists,
+    MOTION_ANNOUNCEMENT, PlanError, SafetyLimits, TwistSegment, clamp_twist, describe_plan,
+    describe_segment, plan_twists,
 )
 
 LIMITS = SafetyLimits()
@@ -121,3 +122,14 @@ def test_invalid_limits_are_rejected(kwargs):
 def test_describe_plan_matches_tutorial_wording():
     text = describe_plan([TwistSegment(0.5, 0.0, 4.0, distance=2.0)])
     assert text == "Publishing cmd_vel with linear.x=0.5 for 4.00 seconds."
+
+
+@pytest.mark.parametrize("segment, moves", [
+    (TwistSegment(0.5, 0.0, 4.0, distance=2.0), True),
+    (TwistSegment(0.0, -0.5, math.pi, angle=-math.pi / 2), True),
+    (TwistSegment(-1.0, 0.0, 1.0, clamped=True), True),
+    (TwistSegment(0.0, 0.0, 0.0), False),
+])
+def test_motion_announcement_marks_exactly_the_moving_segments(segment, moves):
+    """sim_session waits for motion after a reply containing MOTION_ANNOUNCEMENT."""
+    assert describe_segment(segment).startswith(MOTION_ANNOUNCEMENT) == moves

@@ -138,3 +138,45 @@ def test_floats_round_trip_through_text(number):
 def test_non_integers_are_refused_for_integer_fields(value):
     with pytest.raises(ConfigError):
         coerce("max_steps", value, int)
+
+
+# ---------------------------------------------------------------- evaluation commands kept out
+
+def test_default_run_excludes_every_hand_written_command():
+    from training.evaluate import HANDWRITTEN, load_handwritten
+    from training.train import excluded_commands
+
+    commands = [item.command for item in load_handwritten(HANDWRITTEN)]
+    assert TrainConfig().exclude_eval_commands
+    assert excluded_commands(TrainConfig()) == commands and len(commands) >= 38
+
+
+@pytest.mark.parametrize("exclude, leaked", [(False, True), (True, False)])
+def test_generated_training_data_leaks_only_without_the_exclusion(exclude, leaked):
+    """Without the exclusion the default data holds hand-written commands verbatim. The
+    tutorial's own five examples stay in train by design (generate.SEED_EXAMPLES)."""
+    from training.data.generate import SEED_EXAMPLES, normalise_command
+    from training.evaluate import load_handwritten
+    from training.train import load_rows
+
+    handwritten = {normalise_command(item.command) for item in load_handwritten()}
+    handwritten -= {normalise_command(command) for command, _, _ in SEED_EXAMPLES}
+    train, heldout, source = load_rows(TrainConfig(exclude_eval_commands=exclude))
+    generated = {normalise_command(m["content"]) for row in train + heldout
+                 for m in row["messages"] if m["role"] == "user"}
+    assert bool(handwritten & generated) == leaked
+    assert (f" {len(load_handwritten())} evaluation commands excluded" in source) == exclude
+
+
+@pytest.mark.parametrize("values", [{"exclude_eval_commands": False}, {"data": "rows.jsonl"}])
+def test_nothing_is_excluded_when_off_or_for_a_data_file(values):
+    from training.train import excluded_commands
+
+    assert excluded_commands(TrainConfig(**values)) == []
+
+
+def test_a_missing_evaluation_file_is_skipped_with_a_note(tmp_path, capsys):
+    from training.train import excluded_commands
+
+    assert excluded_commands(TrainConfig(), tmp_path / "handwritten_commands.jsonl") == []
+    assert "are not excluded" in capsys.readouterr().out

@@ -51,6 +51,9 @@ class TrainConfig:
     num_examples: int = 3000           # generated conversations (train + held-out)
     heldout_fraction: float = 0.15
     data_seed: int = 0
+    # Keep the hand-written evaluation commands (test/data/handwritten_commands.jsonl) out
+    # of generated data: a command trained on verbatim would score memory, not skill.
+    exclude_eval_commands: bool = True
     max_length: int = 96               # tokens; without a system prompt rows are ~20-70 (measured)
     assistant_only_loss: bool = True   # False = loss on every token (the tutorial)
     last_turn_only: bool = False       # multi-turn rows: train only the last answer

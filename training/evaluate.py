@@ -89,7 +89,9 @@ def load_heldout(metadata) -> list[Item]:
     from training.metrics import reference_actions
     from training.train import last_user_message, load_rows
 
-    config = from_dict(metadata.config or {}, source="adapter metadata")
+    # An adapter trained before exclude_eval_commands existed drew its data without it.
+    values = {"exclude_eval_commands": False, **(metadata.config or {})}
+    config = from_dict(values, source="adapter metadata")
     _, rows, _ = load_rows(config)
     items = []
     for row in rows:

@@ -143,6 +143,23 @@ def read_rows(source: str, data_format: str, split: str) -> list[dict]:
         raise TrainingError(f"data {source}: {exc}") from exc
 
 
+def excluded_commands(config: TrainConfig, path=None) -> list[str]:
+    """Commands the generated data must not contain: the hand-written evaluation set
+    (`path`, default training.evaluate.HANDWRITTEN) when exclude_eval_commands is on.
+    That file lives in the source tree's test/data; a pip-installed package has no
+    copy, so then nothing is excluded and a note says so."""
+    if not config.exclude_eval_commands or config.data:
+        return []
+    from training.evaluate import HANDWRITTEN, load_handwritten
+
+    path = Path(path or HANDWRITTEN)
+    if not path.is_file():
+        say(f"note: {path} not found (package installed without its tests): the hand-written "
+            f"evaluation commands are not excluded from the generated data")
+        return []
+    return [item.command for item in load_handwritten(path)]
+
+
 def load_rows(config: TrainConfig) -> tuple[list[dict], list[dict], str]:
     """(train rows, held-out rows, description of the source)."""
     if config.data:
@@ -150,9 +167,12 @@ def load_rows(config: TrainConfig) -> tuple[list[dict], list[dict], str]:
     else:
         from training.data.generate import generate_dataset
 
+        exclude = excluded_commands(config)
         splits = generate_dataset(n=config.num_examples, seed=config.data_seed,
-                                  heldout_fraction=config.heldout_fraction)
-        train_rows, source = splits["train"], f"generated (n={config.num_examples}, seed={config.data_seed})"
+                                  heldout_fraction=config.heldout_fraction, exclude=exclude)
+        train_rows, source = splits["train"], (f"generated (n={config.num_examples}, "
+                                               f"seed={config.data_seed}, "
+                                               f"{len(exclude)} evaluation commands excluded)")
     if config.eval_data:
         heldout_rows = read_rows(config.eval_data, config.data_format, "heldout")
     else:
