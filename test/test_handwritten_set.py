@@ -67,3 +67,11 @@ def test_non_refusals_plan_unless_marked_over_limits(row):
         assert isinstance(plan, PlanError)
     else:
         assert not isinstance(plan, PlanError), plan
+
+
+def test_no_handwritten_command_is_a_fixed_training_example():
+    """The tutorial's five are always trained on; the evaluation set must not contain them."""
+    from training.data.generate import SEED_EXAMPLES, normalise_command
+
+    seeds = {normalise_command(command) for command, _, _ in SEED_EXAMPLES}
+    assert not seeds & {normalise_command(row["command"]) for row in ROWS}
