@@ -40,11 +40,14 @@ PARAMETERS = (
           "false: wait for the whole answer and execute it whole or not at all."),
     Param("quantize", "none", "'int8': dynamic int8 Linear layers (CPU; faster per token, "
           "slightly different numbers - evaluate the adapter with it first); 'none'.", True),
+    Param("constrained_decoding", False, "Decode under the response grammar (llguidance): "
+          "every answer parses and navigation names only known places; costs <1 ms per token "
+          "(see README for its effect on accuracy).", True),
     Param("num_threads", 0, "Torch CPU threads for the model; 0: torch's default "
           "(one per physical core). Fewer can be faster on a busy CPU.", True),
     Param("max_command_chars", 500, "Commands are cut to this many characters before the model."),
-    Param("max_linear_speed", 1.0, "Speed limit, m/s: faster requests are clamped."),
-    Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: faster requests are clamped."),
+    Param("max_linear_speed", 1.0, "Speed limit, m/s: an explicit faster speed is refused, 'quickly' is clamped."),
+    Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: an explicit faster rate is refused, 'quickly' is clamped."),
     Param("default_linear_speed", 0.5, "Speed when the command gives none, m/s."),
     Param("default_angular_speed", 0.5, "Turn rate when the command gives none, rad/s."),
     Param("max_distance", 10.0, "Longest move per action, m: longer ones are refused."),

@@ -7,8 +7,11 @@ Threads, and why:
   the running generation and replaces the pending one (latest wins, nothing queues).
 - motion thread: re-publishes the current Twist at publish_rate_hz and ends each
   segment exactly on time (or on odometry), driven by `robot_sft.executor`.
-One lock guards the plan and the /cmd_vel publisher, so once a stop has published
-zero no older non-zero Twist can follow it.
+One lock guards the plan; nothing is published to DDS while it is held (a publish
+can block in the middleware, and the motion thread must never wait behind it).
+Each Twist takes a sequence number under that lock and is published under a
+second, publish-only lock that drops any Twist older than one already sent: once a
+stop has published zero no older non-zero Twist can follow it.
 
 Run: ros2 run robot_sft controller --ros-args -p adapter:=outputs/embedded
      ros2 run robot_sft controller --ros-args -p model_backend:=fixed   # dry run, echo
@@ -75,6 +78,10 @@ class ControllerNode(Node):
         self._lock = threading.Lock()
         self._work_ready = threading.Condition(self._lock)
         self._motion_wake = threading.Condition(self._lock)
+        self._motion_woken = False    # a wake-up the motion thread has not seen yet
+        self._publish_lock = threading.Lock()  # /cmd_vel only; never taken with _lock held
+        self._twist_seq = 0           # last sequence number handed out (under _lock)
+        self._sent_seq = 0            # newest one published (under _publish_lock)
         self._closing = False
         self._job_id = 0              # id of the newest command; older results are stale
         self._pending: Job | None = None
@@ -139,11 +146,28 @@ class ControllerNode(Node):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ publishing
-    def _publish_twist(self, linear_x: float, angular_z: float) -> None:
-        """Every Twist goes through clamp_twist. Call with self._lock held."""
+    def _twist(self, linear_x: float, angular_z: float) -> tuple[int, Twist]:
+        """A clamped Twist and its place in the publish order. Call with self._lock held,
+        publish with _send_twist after releasing it."""
         msg = Twist()
         msg.linear.x, msg.angular.z = clamp_twist(linear_x, angular_z, self.config.limits)
-        self.cmd_vel_pub.publish(msg)
+        self._twist_seq += 1
+        return self._twist_seq, msg
+
+    def _send_twist(self, twist: tuple[int, Twist] | None) -> None:
+        """Publish, unless a newer Twist (a stop's zero, say) went out meanwhile."""
+        if twist is None:
+            return
+        seq, msg = twist
+        with self._publish_lock:
+            if seq > self._sent_seq:
+                self._sent_seq = seq
+                self.cmd_vel_pub.publish(msg)
+
+    def _wake_motion(self) -> None:
+        """Call with self._lock held: the plan changed, the motion thread re-steps."""
+        self._motion_woken = True
+        self._motion_wake.notify()
 
     def _say(self, text: str) -> None:
         # Lone surrogates (possible in a model's or a caller's str) cannot cross DDS.
@@ -153,9 +177,9 @@ class ControllerNode(Node):
         """Drop the plan and publish zero (if `always` or something was moving)."""
         with self._lock:
             was_moving = self._motion.halt()
-            if always or was_moving:
-                self._publish_twist(0.0, 0.0)
-            self._motion_wake.notify()
+            zero = self._twist(0.0, 0.0) if always or was_moving else None
+            self._wake_motion()
+        self._send_twist(zero)
         if was_moving:
             self.get_logger().info(f"motion stopped: {reason}")
 
@@ -166,8 +190,9 @@ class ControllerNode(Node):
             self._pending = None
             self._cancel.set()
             self._motion.halt()
-            self._publish_twist(0.0, 0.0)
-            self._motion_wake.notify()
+            zero = self._twist(0.0, 0.0)
+            self._wake_motion()
+        self._send_twist(zero)
         self.get_logger().info(f"stop: {reason}")
 
     # ------------------------------------------------------------------ callbacks
@@ -210,16 +235,17 @@ class ControllerNode(Node):
         stamp = msg.header.stamp
         age = message_age(stamp.sec * 10**9 + stamp.nanosec,
                           self.get_clock().now().nanoseconds, received_ns, time.time_ns())
+        step = twist = None
         with self._lock:
             if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation),
                                             now, age):
                 # Covered: publish the next Twist (or zero) here, not one thread hop later.
                 step = self._motion.step(now)
-                if step.twist is not None:
-                    self._publish_twist(*step.twist)
-                if step.event:
-                    self.get_logger().info(step.event)
-                self._motion_wake.notify()
+                twist = self._twist(*step.twist) if step.twist is not None else None
+                self._wake_motion()
+        self._send_twist(twist)
+        if step is not None and step.event:
+            self.get_logger().info(step.event)
 
     def _on_battery(self, msg: BatteryState) -> None:
         self._battery = (msg.percentage, msg.voltage)
@@ -303,8 +329,9 @@ class ControllerNode(Node):
             if job.id != self._job_id or self._closing:
                 self.get_logger().info(f"dropping the answer to {job.command[:60]!r}: superseded")
                 return
+            zero = None
             if not reply.ok and self._motion.halt():  # a streamed answer failed part-way
-                self._publish_twist(0.0, 0.0)
+                zero = self._twist(0.0, 0.0)
             self._say(reply.text)
             if reply.goal is not None:
                 self.goal_pub.publish(self._goal_message(reply.goal))
@@ -312,7 +339,8 @@ class ControllerNode(Node):
                 self._motion.start(reply.segments)
             elif segments:
                 self._motion.extend(segments)
-            self._motion_wake.notify()
+            self._wake_motion()
+        self._send_twist(zero)
         if not reply.ok:
             self.get_logger().warning(reply.text.splitlines()[-1])
 
@@ -321,10 +349,10 @@ class ControllerNode(Node):
         with self._lock:
             if job.id != self._job_id or self._closing:
                 return
-            if self._motion.halt():
-                self._publish_twist(0.0, 0.0)
-            self._motion_wake.notify()
+            zero = self._twist(0.0, 0.0) if self._motion.halt() else None
+            self._wake_motion()
             self._say(text)
+        self._send_twist(zero)
         self.get_logger().warning(text)
 
     def _run_segments(self, job: Job, segments) -> bool:
@@ -338,7 +366,7 @@ class ControllerNode(Node):
                 self._motion.start(segments)
             else:
                 self._motion.extend(segments)
-            self._motion_wake.notify()
+            self._wake_motion()
         return True
 
     def _goal_message(self, place) -> PoseStamped:
@@ -350,15 +378,22 @@ class ControllerNode(Node):
         return msg
 
     def _motion_loop(self) -> None:
-        with self._lock:
-            while not self._closing:
+        while True:
+            with self._lock:
+                if self._closing:
+                    return
+                self._motion_woken = False
                 step = self._motion.step(time.monotonic())
-                if step.twist is not None:
-                    self._publish_twist(*step.twist)
-                if step.event:
-                    self.get_logger().info(step.event)
-                timeout = None if step.wake_at is None else max(0.0, step.wake_at - time.monotonic())
-                self._motion_wake.wait(timeout)
+                twist = self._twist(*step.twist) if step.twist is not None else None
+            # Publish and log without the lock: odometry and commands are served meanwhile.
+            self._send_twist(twist)
+            if step.event:
+                self.get_logger().info(step.event)
+            with self._lock:
+                if not self._motion_woken and not self._closing:
+                    timeout = None if step.wake_at is None else \
+                        max(0.0, step.wake_at - time.monotonic())
+                    self._motion_wake.wait(timeout)
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:

@@ -86,9 +86,11 @@ class GreedyDecoder:
         return ids, reused
 
     def tokens(self, command: str, max_new_tokens: int, cancel: threading.Event | None = None,
-               times: DecodeTimes | None = None) -> Iterator[int]:
+               times: DecodeTimes | None = None, logits_processor=None) -> Iterator[int]:
         """Yield new token ids until an end-of-turn id (not yielded) or the budget.
-        Raises GenerationCancelled as soon as `cancel` is set."""
+        Raises GenerationCancelled as soon as `cancel` is set. `logits_processor`: a
+        transformers-style `(input_ids, scores) -> scores` callable (the response grammar)
+        that sees the last token in input_ids[:, -1]."""
         import torch
 
         times = times if times is not None else DecodeTimes()
@@ -101,9 +103,13 @@ class GreedyDecoder:
                                 cache=cache, use_cache=True, logits_to_keep=1).logits
         times.prompt_tokens, times.reused_prefix = len(ids) - reused, reused
         times.prefill_s = time.perf_counter() - started
+        previous = ids[-1]
         for step in range(max_new_tokens):
             check_cancel(cancel)
-            token = int(logits[0, -1].argmax())
+            scores = logits[:, -1, :]
+            if logits_processor is not None:
+                scores = logits_processor(torch.tensor([[previous]]), scores.float().clone())
+            token = previous = int(scores[0].argmax())
             if token in self.stop_ids:
                 times.stopped = True
                 return
@@ -118,12 +124,12 @@ class GreedyDecoder:
 
     def stream_lines(self, command: str, max_new_tokens: int,
                      cancel: threading.Event | None = None,
-                     times: DecodeTimes | None = None) -> Iterator[str]:
+                     times: DecodeTimes | None = None, logits_processor=None) -> Iterator[str]:
         """The answer's text in pieces: each complete line with its '\\n' as soon as the
         newline is generated, then whatever follows the last newline (if anything).
         "".join(pieces) is the decoded answer."""
         new, emitted = [], 0
-        for token in self.tokens(command, max_new_tokens, cancel, times):
+        for token in self.tokens(command, max_new_tokens, cancel, times, logits_processor):
             new.append(token)
             # Decode everything so far: a character split over tokens is whole once a
             # newline follows it, and the answer is a few dozen tokens.

@@ -109,11 +109,13 @@ class TransformersModel:
         self.decoder = GreedyDecoder(self.model, tokenizer, system_prompt, stop_ids) \
             if isinstance(self.model, torch.nn.Module) else None
         self.last_times = None  # DecodeTimes of the latest answer (fast path)
+        self.constraint = None  # a robot_sft.constrained.ResponseConstraint, when enabled
 
     @classmethod
     def from_adapter(cls, adapter_dir, base_model: str | None = None, device: str = "cpu",
                      max_new_tokens: int = 128, dtype=None,
-                     quantize: str = "none") -> "TransformersModel":
+                     quantize: str = "none", constrained: bool = False,
+                     places=None) -> "TransformersModel":
         """Load base + adapter and merge them (one matmul per layer at inference, not two);
         quantize="int8": dynamic int8 Linear layers after merging (CPU only).
         Raises AdapterError (bad adapter dir) or ModelLoadError (base model)."""
@@ -141,7 +143,18 @@ class TransformersModel:
             merged = quantize_int8(merged)
         elif quantize != "none":
             raise ValueError(f"unknown quantize {quantize!r}: use none or int8")
-        return cls(merged, tokenizer, metadata.system_prompt, max_new_tokens)
+        model = cls(merged, tokenizer, metadata.system_prompt, max_new_tokens)
+        if constrained:
+            model.enable_grammar(places)
+        return model
+
+    def enable_grammar(self, places=None) -> None:
+        """Decode under the response grammar (robot_sft.constrained): every answer that
+        ends parses; with `places`, navigation can only name those places."""
+        from robot_sft.constrained import ResponseConstraint
+
+        self.constraint = ResponseConstraint(self.tokenizer, self.model.config.vocab_size,
+                                             places=places or None)
 
     def stream_lines(self, command: str, cancel: threading.Event | None = None):
         """The answer in pieces, each complete line (with its newline) as soon as it is
@@ -155,7 +168,9 @@ class TransformersModel:
             from robot_sft.fast_inference import DecodeTimes
 
             self.last_times = DecodeTimes()
-            yield from self.decoder.stream_lines(command, budget, cancel, self.last_times)
+            processor = self.constraint.logits_processor() if self.constraint else None
+            yield from self.decoder.stream_lines(command, budget, cancel, self.last_times,
+                                                 processor)
             stopped = self.last_times.stopped
         if not stopped:
             raise AnswerTruncated(f"the answer reached max_new_tokens={budget} before its end")
@@ -202,4 +217,6 @@ def load_command_model(config) -> CommandModel:
                            "or model_backend:=fixed for a dry run")
     return TransformersModel.from_adapter(config.adapter, config.base_model or None,
                                           config.device, config.max_new_tokens,
-                                          quantize=getattr(config, "quantize", "none"))
+                                          quantize=getattr(config, "quantize", "none"),
+                                          constrained=getattr(config, "constrained_decoding", False),
+                                          places=sorted(getattr(config, "places", None) or {}))

@@ -114,36 +114,33 @@ def plan_action(action: Action, limits: SafetyLimits) -> TwistSegment | PlanErro
         if abs(metres) > limits.max_distance:
             return PlanError(f"distance {abs(metres):.2f} m exceeds the limit of "
                              f"{format_number(limits.max_distance)} m")
-        speed = _speed(action, True, limits)
-        if isinstance(speed, PlanError):
-            return speed
-        speed, clamped = speed
-        duration = abs(metres) / speed
-        return _bounded(TwistSegment(math.copysign(speed, metres), 0.0, duration,
-                                     distance=metres, clamped=clamped), limits)
+        return _segment(action, True, metres, abs(metres), limits, distance=metres)
     if isinstance(action, Turn):
         radians = action.angle * ANGLE_UNITS[action.unit]
         if abs(radians) > limits.max_angle:
             return PlanError(f"angle {math.degrees(abs(radians)):.0f} deg exceeds the limit of "
                              f"{math.degrees(limits.max_angle):.0f} deg")
-        speed = _speed(action, False, limits)
-        if isinstance(speed, PlanError):
-            return speed
-        speed, clamped = speed
-        duration = abs(radians) / speed
-        return _bounded(TwistSegment(0.0, math.copysign(speed, radians), duration,
-                                     angle=radians, clamped=clamped), limits)
+        return _segment(action, False, radians, abs(radians), limits, angle=radians)
     if isinstance(action, TimedMove):
-        seconds = action.duration * TIME_UNITS[action.unit]
-        speed = _speed(action, action.is_linear, limits)
-        if isinstance(speed, PlanError):
-            return speed
-        speed, clamped = speed
         sign = 1.0 if action.direction in ("forward", "left") else -1.0
-        if action.is_linear:
-            return _bounded(TwistSegment(sign * speed, 0.0, seconds, clamped=clamped), limits)
-        return _bounded(TwistSegment(0.0, sign * speed, seconds, clamped=clamped), limits)
+        return _segment(action, action.is_linear, sign, None, limits,
+                        duration=action.duration * TIME_UNITS[action.unit])
     return PlanError(f"unknown action {action!r}")
+
+
+def _segment(action, linear: bool, sign: float, amount: float | None, limits: SafetyLimits,
+             duration: float | None = None, **targets) -> TwistSegment | PlanError:
+    """A segment at the action's speed in the direction of `sign`, lasting `duration`
+    or as long as `amount` (m or rad) takes at that speed."""
+    speed = _speed(action, linear, limits)
+    if isinstance(speed, PlanError):
+        return speed
+    speed, clamped = speed
+    velocity = math.copysign(speed, sign)
+    duration = amount / speed if duration is None else duration
+    segment = TwistSegment(velocity if linear else 0.0, 0.0 if linear else velocity, duration,
+                           clamped=clamped, **targets)
+    return _bounded(segment, limits)
 
 
 def _bounded(segment: TwistSegment, limits: SafetyLimits) -> TwistSegment | PlanError:

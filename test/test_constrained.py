@@ -116,3 +116,28 @@ def test_base_smollm2_constrained_parses_everything(smollm2_tokenizer):
     assert all(is_canonical(t, places=constraint.places, max_lines=2) for t in texts), texts
     assert all(not isinstance(parse_response(t), ParseError) for t in texts)
     assert parse_response(texts[COMMANDS.index("battery?")]) == [Status("battery")]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
+    """The node's path (cached system prompt, lean greedy loop, line streaming) decodes
+    under the grammar too: a random model writes only canonical, parseable answers, and
+    navigation names only the given places."""
+    from robot_sft.inference import AnswerTruncated, TransformersModel
+
+    model = TransformersModel(tiny_llama(llama2_tokenizer, seed=seed), llama2_tokenizer,
+                              system_prompt="You drive a robot.", max_new_tokens=400)
+    unconstrained = [model.respond(command) for command in COMMANDS]
+    model.enable_grammar(places=["dock"])  # the node's switch; then a shorter grammar:
+    model.constraint = ResponseConstraint(llama2_tokenizer, model.model.config.vocab_size,
+                                          places=["dock"], max_lines=3)
+    for command in COMMANDS:
+        try:
+            text = "".join(model.stream_lines(command)).strip()
+        except AnswerTruncated:
+            pytest.fail(f"a 3-line grammar answer should end within 400 tokens: {command!r}")
+        assert is_canonical(text, places=("dock",), max_lines=3), text
+        actions = parse_response(text)
+        assert not isinstance(actions, ParseError), text
+        assert all(a.place == "dock" for a in actions if isinstance(a, Navigate)), text
+    assert not all(is_canonical(t) for t in unconstrained)  # the grammar did the work

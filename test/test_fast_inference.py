@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from robot_sft.fast_inference import DecodeTimes, GreedyDecoder, prompt_head  # noqa: E402
-from robot_sft.inference import GenerationCancelled, TransformersModel  # noqa: E402
+from robot_sft.inference import AnswerTruncated, GenerationCancelled, TransformersModel  # noqa: E402
 from robot_sft.prompting import prompt_text  # noqa: E402
 from tiny_models import make_tiny_adapter, make_tokenizer  # noqa: E402
 
@@ -62,8 +62,13 @@ def test_prompt_head_is_the_shared_start_of_every_prompt(model):
 
 
 def test_respond_is_the_joined_stream(model):
+    """respond() returns what stream_lines() hands out; a random model runs out of its
+    token budget, which stream_lines() reports (the node must not act on half an answer)."""
     for command in COMMANDS[:3]:
-        pieces = list(model.stream_lines(command))
+        pieces = []
+        with pytest.raises(AnswerTruncated):
+            for piece in model.stream_lines(command):
+                pieces.append(piece)
         assert model.respond(command) == "".join(pieces).strip()
         assert all(p.endswith("\n") for p in pieces[:-1])
 

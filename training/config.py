@@ -72,7 +72,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     per_device_train_batch_size: int = 16
     gradient_accumulation_steps: int = 1
-    num_train_epochs: float = 1.0
+    num_train_epochs: float = 2.0
     max_steps: int = -1                # > 0 overrides num_train_epochs
     group_by_length: bool = True       # batches of similar length: less padding
     gradient_checkpointing: bool = False
