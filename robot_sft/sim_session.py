@@ -16,6 +16,7 @@ the odometry.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -292,3 +293,21 @@ class SimSession:
             node.destroy_node()
         self.nodes = []
         rclpy.try_shutdown(context=self.context)
+
+
+def pin_to_one_cpu() -> set[int] | None:
+    """Keep this process (and the processes it starts) on one CPU; return the old set.
+
+    Several nodes in ONE process (simulator, controller, probe) keep ~10 threads that
+    hand work to each other every few milliseconds. On some virtual machines (seen on
+    2-vCPU cloud VMs whose idle vCPUs halt without polling) a thread woken on the other,
+    idle vCPU starts 0.5-2 s late, the controller's motion loop misses its publish period
+    and aborts the move (safely, but the demo and in-process tests then fail). On one CPU
+    every wake-up is a plain thread switch. Real deployments run each node as its own
+    process (ros2 launch) and do not need this."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    old = os.sched_getaffinity(0)
+    if len(old) > 1:
+        os.sched_setaffinity(0, {min(old)})
+    return old

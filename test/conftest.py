@@ -112,3 +112,20 @@ def tiny_llama():
         return LlamaForCausalLM(config)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_cpu():
+    """In-process ROS tests run several nodes in this one process; see
+    robot_sft.sim_session.pin_to_one_cpu for why they are kept on one CPU."""
+    import os
+
+    try:
+        from robot_sft.sim_session import pin_to_one_cpu
+    except ImportError:  # no rclpy: nothing in-process to protect
+        yield
+        return
+    old = pin_to_one_cpu()
+    yield
+    if old:
+        os.sched_setaffinity(0, old)
