@@ -126,6 +126,19 @@ def _one_cpu():
         yield
         return
     old = pin_to_one_cpu()
+    # One CPU: more torch/OpenMP threads than that only spin against each other (this
+    # process, and the training subprocesses that inherit the environment).
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(torch_threads)
+    if threads is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = threads
     if old:
         os.sched_setaffinity(0, old)
