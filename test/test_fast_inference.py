@@ -79,7 +79,7 @@ class ScriptedDecoder(GreedyDecoder):
     def __init__(self, tokenizer, text):
         self.tokenizer, self.text = tokenizer, text
 
-    def tokens(self, command, max_new_tokens, cancel=None, times=None):
+    def tokens(self, command, max_new_tokens, cancel=None, times=None, logits_processor=None):
         yield from self.tokenizer(self.text, add_special_tokens=False)["input_ids"][:max_new_tokens]
 
 
