@@ -63,7 +63,7 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
-    lora_last_layers: int = 12         # adapt only the top N decoder layers (backward stops there); 0 = all
+    lora_last_layers: int = 0          # adapt only the top N decoder layers (backward stops there); 0 = all
 
     # --- optimisation -------------------------------------------------------------------------
     learning_rate: float = 2e-3
