@@ -19,7 +19,6 @@ Run: ros2 run robot_sft controller --ros-args -p adapter:=outputs/embedded
 from __future__ import annotations
 
 import gc
-import math
 import signal
 import threading
 import time
@@ -41,7 +40,7 @@ from std_msgs.msg import String
 from robot_sft.adapter import AdapterError
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
-from robot_sft.executor import MotionExecutor, message_age
+from robot_sft.executor import MotionExecutor, message_age, yaw_from_quaternion, yaw_to_quaternion
 from robot_sft.inference import (
     AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
 )
@@ -60,10 +59,6 @@ WARM_UP_COMMAND = "Turn left 1 degree."
 class Job:
     id: int
     command: str
-
-
-def _yaw(q) -> float:
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 class ControllerNode(Node):
@@ -237,7 +232,7 @@ class ControllerNode(Node):
                           self.get_clock().now().nanoseconds, received_ns, time.time_ns())
         step = twist = None
         with self._lock:
-            if self._motion.update_odometry(p.position.x, p.position.y, _yaw(p.orientation),
+            if self._motion.update_odometry(p.position.x, p.position.y, yaw_from_quaternion(p.orientation),
                                             now, age):
                 # Covered: publish the next Twist (or zero) here, not one thread hop later.
                 step = self._motion.step(now)
@@ -374,7 +369,8 @@ class ControllerNode(Node):
         msg.header.frame_id = self.config.frame_id
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.pose.position.x, msg.pose.position.y = place.x, place.y
-        msg.pose.orientation.z, msg.pose.orientation.w = math.sin(place.yaw / 2), math.cos(place.yaw / 2)
+        q = msg.pose.orientation
+        q.x, q.y, q.z, q.w = yaw_to_quaternion(place.yaw)
         return msg
 
     def _motion_loop(self) -> None:

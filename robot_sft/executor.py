@@ -45,6 +45,16 @@ def _wrap(angle: float) -> float:
     return math.atan2(math.sin(angle), math.cos(angle))
 
 
+def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by yaw about +z."""
+    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+
+
+def yaw_from_quaternion(q) -> float:
+    """Heading (rad) of an orientation quaternion (anything with x, y, z, w)."""
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
 MAX_CLOCK_SKEW = 1.0  # s: a header stamp further off than this is from another clock
 
 

@@ -25,6 +25,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState, LaserScan
 
+from robot_sft.executor import yaw_to_quaternion
 from robot_sft.sim_world import (
     Battery, Pose2D, Room, SimulatedBase, beam_angles, obstacles_from_flat, scan_ranges,
 )
@@ -54,11 +55,6 @@ PARAMETERS = {
 
 
 MAX_DELAY_S = 0.25  # a message older than this is applied as if 0.25 s old
-
-
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by yaw about +z."""
-    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
 
 
 class SimNode(Node):

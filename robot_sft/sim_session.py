@@ -31,6 +31,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
+from robot_sft.executor import yaw_from_quaternion
 from robot_sft.safety import MOTION_ANNOUNCEMENT
 from robot_sft.sim_node import SimNode
 from robot_sft.sim_world import normalize_angle
@@ -148,7 +149,7 @@ class Probe(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        yaw = yaw_from_quaternion(q)
         with self._lock:
             self.odom.append(OdomSample(time.monotonic(), p.x, p.y, yaw))
 

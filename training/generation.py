@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from robot_sft.prompting import prompt_text
 from robot_sft.response_format import DEFAULT_SYSTEM_PROMPT
-from training.chat_templates import end_of_turn, end_of_turn_token_id
-
-
-def stop_token_ids(tokenizer) -> list[int]:
-    """Token ids that end an answer: the template's end-of-turn token and eos."""
-    ids = [end_of_turn_token_id(tokenizer), tokenizer.eos_token_id]
-    return sorted({i for i in ids if i is not None})
+from robot_sft.inference import end_of_turn_ids
+from training.chat_templates import end_of_turn
 
 
 def cut_at_end_of_turn(text: str, marker: str) -> str:
@@ -36,7 +31,7 @@ def generate_responses(model, tokenizer, commands: list[str],
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    stops = stop_token_ids(tokenizer)
+    stops = end_of_turn_ids(tokenizer)  # the ids the robot stops on
     marker = end_of_turn(tokenizer)
     device = next(model.parameters()).device
     answers: list[str] = [""] * len(prompts)
