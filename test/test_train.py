@@ -185,6 +185,20 @@ def cli(args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path, capsys):
+    """kill -9 during a save leaves checkpoint-N without trainer_state.json (written last)."""
+    from training.config import TrainConfig
+    from training.train import prepare_output_dir
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    _, resume_from = prepare_output_dir(TrainConfig(output_dir=str(tmp_path), resume=True))
+    assert resume_from == str(tmp_path / "checkpoint-4")
+    assert "checkpoint-6: incomplete" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_resume_after_kill_9_ends_like_an_uninterrupted_run(tiny_base, tmp_path):
     steps = ["--max_steps", "8", "--save_steps", "2", "--eval_samples", "-1", "--lora_dropout", "0.1",

@@ -94,6 +94,12 @@ def checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
+def is_complete_checkpoint(path: Path) -> bool:
+    """Trainer writes trainer_state.json after the weights, optimizer and RNG state: a
+    run killed while saving leaves a checkpoint without it, which cannot be resumed."""
+    return (path / "trainer_state.json").is_file()
+
+
 def prepare_output_dir(config: TrainConfig) -> tuple[Path, str | None]:
     """Create and check the output directory before anything slow happens; return it and
     the checkpoint to resume from. A fresh run clears old checkpoints so a later
@@ -109,10 +115,14 @@ def prepare_output_dir(config: TrainConfig) -> tuple[Path, str | None]:
                             f"{exc.strerror or exc}") from exc
     found = checkpoints(output_dir)
     if config.resume:
-        if found:
-            say(f"resuming from {found[-1]}")
-            return output_dir, str(found[-1])
-        say(f"--resume: no checkpoint in {output_dir}, starting from scratch")
+        complete = [path for path in found if is_complete_checkpoint(path)]
+        for path in found:
+            if path not in complete:
+                say(f"skipping {path}: incomplete (the run was killed while saving it)")
+        if complete:
+            say(f"resuming from {complete[-1]}")
+            return output_dir, str(complete[-1])
+        say(f"--resume: no complete checkpoint in {output_dir}, starting from scratch")
     elif found and is_main_process():
         say(f"removing {len(found)} old checkpoint(s) in {output_dir} (pass --resume to continue them)")
         for path in found:
