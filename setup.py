@@ -29,6 +29,9 @@ ROS = [
     "ros-nav-msgs",
 ]
 TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions"]
+# The llama.cpp backend (model_backend llama_cpp): built from source on Linux x86-64 (no
+# wheel on PyPI), a few minutes; scripts/install.sh tries it and goes on without it.
+FAST = ["llama-cpp-python==0.3.36"]
 
 data_files = [
     ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -50,7 +53,8 @@ setup(
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=["setuptools"],
-    extras_require={"train": TRAIN, "ros": ROS, "test": TEST, "all": TRAIN + ROS + TEST},
+    extras_require={"train": TRAIN, "ros": ROS, "test": TEST, "fast": FAST,
+                    "all": TRAIN + ROS + TEST},
     zip_safe=True,
     maintainer="robot_sft maintainers",
     maintainer_email="maintainers@robot-sft.dev",

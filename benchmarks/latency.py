@@ -5,13 +5,17 @@
     python benchmarks/latency.py --adapter DIR --repeats 5 --threads 1
     python benchmarks/latency.py --levers                # what each lever buys, one by one
     python benchmarks/latency.py --smoke                 # tiny random model, seconds (tests)
+    python benchmarks/latency.py --backend llama_cpp --compare-backends   # (b) on llama.cpp,
+                                                         # and on transformers as a 3rd column
 
 (a) tutorial: full prompt, PeftModel (LoRA NOT merged), generate() sampling at
     temperature 0.7 with max_new_tokens=100, decode everything, then parse and plan.
-(b) node: TransformersModel as load_command_model builds it (LoRA merged, prompt head
-    KV-cached, lean greedy loop) streaming lines into StreamingReply, exactly as
-    ControllerNode.serve does with stream_actions: the first Twist is published the
-    moment the first line's segment is handed out.
+(b) node: the model as load_command_model builds it for --backend - transformers:
+    TransformersModel (LoRA merged, prompt head KV-cached, lean greedy loop); llama_cpp:
+    LlamaCppModel (LoRA merged into a cached Q8_0 GGUF, prompt head KV-cached, llama.cpp) -
+    streaming lines into StreamingReply, exactly as ControllerNode.serve does with
+    stream_actions: the first Twist is published the moment the first line's segment is
+    handed out. --compare-backends adds the other backend as one more column.
 floor: (b)'s backend doing only the necessary work: prefill of the command's own
     tokens + one forward pass per token of the first action's line (with its newline).
 
@@ -259,12 +263,31 @@ def markdown_table(rows, names) -> str:
     return "\n".join(lines)
 
 
+def node_model(backend: str, adapter: Path, quantize: str, threads: int):
+    """(b)'s model, as load_command_model builds it for `backend`, and a note on its load."""
+    if backend == "llama_cpp":
+        from robot_sft.adapter import read_metadata
+        from robot_sft.gguf_export import gguf_cache_path
+        from robot_sft.llama_cpp_backend import LlamaCppModel, gguf_quant
+
+        cached = gguf_cache_path(adapter, read_metadata(adapter).base_model,
+                                 gguf_quant(quantize)).is_file()
+        model = LlamaCppModel.from_adapter(adapter, quantize=quantize, n_threads=threads)
+        return model, (f"llama.cpp {gguf_quant(quantize)}, {model.llm.n_threads} thread(s), "
+                       f"GGUF {'cached' if cached else 'exported'}")
+    from robot_sft.inference import TransformersModel
+
+    quantize = "none" if quantize == "auto" else quantize
+    return (TransformersModel.from_adapter(adapter, device="cpu", quantize=quantize),
+            f"transformers, cached base, merge{', int8' if quantize == 'int8' else ''}")
+
+
 def measure(args, adapter: Path, budget: bool) -> dict:
     """Every path on every command, interleaved; prints the table, returns the figures."""
     from robot_sft.inference import TransformersModel
 
     started = time.perf_counter()
-    fast = TransformersModel.from_adapter(adapter, device="cpu", quantize=args.quantize)
+    fast, load_note = node_model(args.backend, adapter, args.quantize, args.threads)
     load_s = time.perf_counter() - started
     rss_fast = rss_mb()
     tutorial, tok, system_prompt = tutorial_model(adapter)
@@ -272,7 +295,18 @@ def measure(args, adapter: Path, budget: bool) -> dict:
         "tutorial": lambda c, e: run_tutorial(tutorial, tok, system_prompt, c, e, budget),
         "project": lambda c, e: run_node_path(fast, c, e, budget),
     }
-    if args.constrained:
+    if args.compare_backends:
+        other_name = "transformers" if args.backend == "llama_cpp" else "llama_cpp"
+        other, _ = node_model(other_name, adapter, "auto", args.threads)
+        paths[f"project ({other_name})"] = lambda c, e: run_node_path(other, c, e, budget)
+    if args.constrained and args.backend == "llama_cpp":
+        from robot_sft.llama_cpp_backend import LlamaCppModel
+
+        grammar = LlamaCppModel(fast.gguf_path, fast.tokenizer, fast.system_prompt,
+                                fast.generation_config.max_new_tokens, args.threads)
+        grammar.enable_grammar()
+        paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
+    elif args.constrained:
         from robot_sft.constrained import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(fast.tokenizer, vocab_size=fast.model.config.vocab_size)
@@ -289,17 +323,17 @@ def measure(args, adapter: Path, budget: bool) -> dict:
         for _ in range(args.repeats):  # interleaved: load changes hit every path alike
             for name, path in paths.items():
                 run = path(command, EXPECTED[command])
-                if name == "project":
+                if isinstance(run, tuple):  # a node path: (Run, seconds per token)
                     run, steps = run
-                    token_s += steps
+                    if name == "project":
+                        token_s += steps
                 row.runs[name].append(run)
         row.floor_s = statistics.median(floor_s(fast, command, EXPECTED[command], token_s or [0.0])
                                         for _ in range(args.repeats))
         rows.append(row)
     names = ["tutorial", "project"] + [n for n in paths if n not in ("tutorial", "project")]
     print(markdown_table(rows, names))
-    print(f"- node model load (cached base, merge{', int8' if args.quantize == 'int8' else ''}): "
-          f"{load_s:.2f} s; RSS after it {rss_fast:.0f} MB; peak RSS with every model loaded "
+    print(f"- node model load ({load_note}): {load_s:.2f} s; RSS after it {rss_fast:.0f} MB; peak RSS with every model loaded "
           f"{peak_rss_mb():.0f} MB")
     return {row.command: {n: figures(row.runs[n]) | {"floor_ms": 1000 * row.floor_s}
                           for n in names} for row in rows}
@@ -377,9 +411,15 @@ def main(argv=None) -> int:
                         help="auto: real with a trained adapter, budget with a random one")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--commands", type=int, default=len(COMMANDS))
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="the node's quantize parameter for (b)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads, and llama.cpp threads for llama_cpp (0: default)")
+    parser.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
+                        help="the node's model_backend for (b); the tutorial path is unchanged")
+    parser.add_argument("--compare-backends", action="store_true",
+                        help="also time (b) on the other backend (default quantisation)")
+    parser.add_argument("--quantize", choices=["auto", "none", "int8", "q8_0", "q4_0", "f16"],
+                        default="auto", help="the node's quantize parameter for (b) "
+                        "(auto: none on transformers, q8_0 on llama_cpp)")
     parser.add_argument("--levers", action="store_true", help="also time each lever alone")
     parser.add_argument("--constrained", action="store_true",
                         help="also time the node's model behind the response grammar (llguidance)")
@@ -389,6 +429,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.commands, args.repeats = 1, 1
+    if args.levers and args.backend != "transformers":
+        parser.error("--levers times the transformers path's levers: use --backend transformers")
 
     import torch
 
@@ -397,7 +439,10 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
-        if args.smoke:
+        if args.smoke and (args.backend == "llama_cpp" or args.compare_backends):
+            # llama.cpp needs a base that ships as GGUF: a random LoRA on the embedded base
+            adapter, trained = random_adapter(Path(tmp) / "adapter", "embedded"), False
+        elif args.smoke:
             sys.path.insert(0, str(ROOT / "test"))
             from tiny_models import make_tiny_adapter
 

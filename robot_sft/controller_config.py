@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from robot_sft.places import Place, parse_places
 from robot_sft.safety import SafetyLimits
 
-BACKENDS = ("transformers", "fixed")
-QUANTIZE = ("none", "int8")
+BACKENDS = ("auto", "transformers", "llama_cpp", "fixed")
+QUANTIZE = ("auto", "none", "int8", "q8_0", "q4_0", "f16")
+# quantize values each model backend takes (with model_backend auto, int8 picks transformers).
+BACKEND_QUANTIZE = {"transformers": ("auto", "none", "int8"),
+                    "llama_cpp": ("auto", "none", "q8_0", "q4_0", "f16")}
 ECHO = "{command}"  # in fixed_response: replaced by the command text
 
 
@@ -29,7 +32,10 @@ PARAMETERS = (
           "(robot_sft.json, PEFT adapter, tokenizer).", True),
     Param("base_model", "", "Base model alias or path; empty: the adapter metadata's base_model.",
           True),
-    Param("model_backend", "transformers", "'transformers' runs the adapter; 'fixed' answers "
+    Param("model_backend", "auto", "'llama_cpp' runs the adapter merged into a cached GGUF "
+          "on llama.cpp (CPU, ~5x faster per command); 'transformers' runs it on torch; 'auto': "
+          "llama_cpp when it is installed, the device is the CPU and the base ships as GGUF "
+          "(the embedded SmolLM2), else transformers (the node logs its pick); 'fixed' answers "
           "fixed_response (dry runs and tests, no model).", True),
     Param("fixed_response", ECHO, "Answer of the fixed backend; '{command}' is replaced by the "
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
@@ -38,13 +44,17 @@ PARAMETERS = (
     Param("stream_actions", True, "Start each action as soon as its line is generated "
           "(later lines append; a later line that fails stops the robot with zero). "
           "false: wait for the whole answer and execute it whole or not at all."),
-    Param("quantize", "none", "'int8': dynamic int8 Linear layers (CPU; faster per token, "
-          "slightly different numbers - evaluate the adapter with it first); 'none'.", True),
+    Param("quantize", "auto", "Weights: 'auto' is each backend's default (transformers: none, "
+          "llama_cpp: q8_0); transformers: 'none' (fp32/bf16) or 'int8' (dynamic int8 Linear "
+          "layers, CPU; slightly different numbers - evaluate first); llama_cpp: 'q8_0' "
+          "(blockwise 8-bit, near-lossless), 'q4_0' (4-bit, faster, lossy - evaluate first), 'f16' "
+          "or 'none' (f32).", True),
     Param("constrained_decoding", False, "Decode under the response grammar (llguidance): "
           "every answer parses and navigation names only known places; costs <1 ms per token "
           "(see README for its effect on accuracy).", True),
-    Param("num_threads", 0, "Torch CPU threads for the model; 0: torch's default "
-          "(one per physical core). Fewer can be faster on a busy CPU.", True),
+    Param("num_threads", 0, "CPU threads for the model; 0: the backend's default (torch: one "
+          "per physical core; llama_cpp: half the logical CPUs per token). Fewer can be faster "
+          "on a busy CPU.", True),
     Param("max_command_chars", 500, "Commands are cut to this many characters before the model."),
     Param("max_linear_speed", 1.0, "Speed limit, m/s: an explicit faster speed is refused, 'quickly' is clamped."),
     Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: an explicit faster rate is refused, 'quickly' is clamped."),
@@ -104,6 +114,10 @@ def make_config(values: dict) -> ControllerConfig:
         _positive(values, name)
     if values["quantize"] not in QUANTIZE:
         raise ValueError(f"parameter quantize must be one of {QUANTIZE}, got {values['quantize']!r}")
+    takes = BACKEND_QUANTIZE.get(values["model_backend"], QUANTIZE)
+    if values["quantize"] not in takes:
+        raise ValueError(f"parameter quantize {values['quantize']!r} does not apply to "
+                         f"model_backend {values['model_backend']}: use one of {takes}")
     threads = values["num_threads"]
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ValueError(f"parameter num_threads must be an integer >= 0, got {threads!r}")

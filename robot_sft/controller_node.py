@@ -111,14 +111,16 @@ class ControllerNode(Node):
             import torch  # the node is this process's entry point: set before loading/merging
 
             torch.set_num_threads(cfg.num_threads)
-        self.model = model if model is not None else load_command_model(cfg)
+        self.model = model if model is not None else \
+            load_command_model(cfg, log=self.get_logger().info)
         self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
                                           name=f"controller-{loop.__name__.strip('_')}")
                          for loop in (self._worker_loop, self._motion_loop)]
         for thread in self._threads:
             thread.start()
+        described = getattr(self.model, "description", type(self.model).__name__)
         self.get_logger().info(
-            f"ready: {type(self.model).__name__}, limits {cfg.max_linear_speed} m/s, "
+            f"ready: {described}, limits {cfg.max_linear_speed} m/s, "
             f"{cfg.max_angular_speed} rad/s; places: {', '.join(cfg.places) or 'none'}")
 
     # ------------------------------------------------------------------ parameters

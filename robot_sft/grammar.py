@@ -1,11 +1,11 @@
 """A grammar of the canonical response format, derived from `robot_sft.response_format`.
 
 `render_response` writes one canonical line per action ("Move forward 2 m.", "Turn right
-90 deg at 0.3 rad/s.", "Cannot comply: ..."). This module describes exactly those lines
-so that decoding can be constrained to them (`robot_sft.constrained`): whatever a
-constrained model writes, `parse_response` accepts.
+90 deg at 0.3 rad/s.", "Square with 1 m sides, turning left.", "Cannot comply: ...").
+This module describes exactly those lines so that decoding can be constrained to them
+(`robot_sft.constrained`): whatever a constrained model writes, `parse_response` accepts.
 
-Nothing is typed twice. Directions, units and refusal reasons come from the format's
+Nothing is typed twice. Directions, units, shape names and refusal reasons come from the format's
 tables; the fixed lines ("Stop.", "Battery status: {battery}.", the pace words) are
 obtained by rendering probe actions, so a change to the renderer changes the grammar.
 test/test_grammar.py checks both directions: rendered responses match, and text the
@@ -33,8 +33,8 @@ from functools import lru_cache
 
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
-    LINEAR_SPEED_UNITS, PACES, REFUSAL_REASONS, STATUS_TOPICS, TIME_UNITS, Move, Navigate, Refuse,
-    Status, Stop, render_action,
+    LINEAR_SPEED_UNITS, PACES, REFUSAL_REASONS, SHAPE_SIDES, STATUS_TOPICS, TIME_UNITS, Move,
+    Navigate, Refuse, Status, Stop, render_action,
 )
 from robot_sft.safety import SafetyLimits
 
@@ -243,9 +243,13 @@ def motion_lines() -> list:
     move = seq(Lit("Move "), words(LINEAR_DIRECTIONS))
     turn = seq(Lit("Turn "), words(ANGULAR_DIRECTIONS))
     amount = lambda units: seq(Lit(" "), number(), Lit(" "), words(sorted(units)))  # noqa: E731
+    shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), Lit(" with "),
+                positive_number(), Lit(" "), words(sorted(DISTANCE_UNITS)), Lit(" sides, turning "),
+                words(ANGULAR_DIRECTIONS))
     return [
         Rule("move", seq(move, alt(amount(DISTANCE_UNITS), time), linear, Lit("."))),
         Rule("turn", seq(turn, alt(amount(ANGLE_UNITS), time), angular, Lit("."))),
+        Rule("shape", seq(shape, linear, Lit("."))),
     ]
 
 

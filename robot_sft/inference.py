@@ -141,7 +141,7 @@ class TransformersModel:
             if str(device) != "cpu":
                 raise ValueError(f"quantize int8 runs on the CPU only, not on {device}")
             merged = quantize_int8(merged)
-        elif quantize != "none":
+        elif quantize not in ("none", "auto"):
             raise ValueError(f"unknown quantize {quantize!r}: use none or int8")
         model = cls(merged, tokenizer, metadata.system_prompt, max_new_tokens)
         if constrained:
@@ -204,19 +204,70 @@ class TransformersModel:
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), stopped
 
 
-def load_command_model(config) -> CommandModel:
+def select_backend(config) -> tuple[str, str]:
+    """(backend, why) for the parameters: model_backend as given, or for 'auto' llama_cpp
+    when llama_cpp is installed, the device is the CPU, quantize is not the transformers-only
+    int8 and the base ships as GGUF (the embedded SmolLM2); else transformers."""
+    backend = config.model_backend
+    if backend != "auto":
+        return backend, "model_backend parameter"
+    quantize = getattr(config, "quantize", "auto")
+    if quantize == "int8":
+        return "transformers", "quantize int8 is the transformers backend's"
+    if quantize not in ("auto", "none"):  # q8_0, q4_0, f16: a GGUF quantisation
+        return "llama_cpp", f"quantize {quantize} is the llama_cpp backend's"
+    from robot_sft.llama_cpp_backend import llama_cpp_available
+
+    if not llama_cpp_available():
+        return "transformers", "llama_cpp does not import (pip install llama-cpp-python)"
+    device = str(getattr(config, "device", "auto"))
+    if device != "cpu":
+        if device != "auto":
+            return "transformers", f"device {device} (llama_cpp runs on the CPU)"
+        from robot_sft.models import default_device
+
+        if default_device() != "cpu":
+            return "transformers", "a GPU is available"
+    from robot_sft.gguf_export import source_gguf
+    from robot_sft.models import ModelLoadError
+
+    try:
+        base = config.base_model or read_metadata(config.adapter).base_model
+        source_gguf(base)
+    except (AdapterError, ModelLoadError) as exc:
+        return "transformers", str(exc).split(":")[0]
+    return "llama_cpp", "llama_cpp installed, CPU, base ships as GGUF"
+
+
+def load_command_model(config, log=None) -> CommandModel:
     """The model the node's parameters ask for (`config`: a ControllerConfig or any
     object with model_backend, fixed_response, adapter, base_model, device, max_new_tokens,
-    and optionally quantize)."""
+    and optionally quantize, constrained_decoding, places, num_threads). `log(text)` hears
+    which backend was picked and why."""
     if config.model_backend == "fixed":
         return FixedResponseModel(config.fixed_response)
-    if config.model_backend != "transformers":
+    if config.model_backend not in ("auto", "transformers", "llama_cpp"):
         raise ValueError(f"unknown model_backend {config.model_backend!r}")
     if not str(config.adapter).strip():
         raise AdapterError("parameter adapter is empty: pass adapter:=DIR (a trained adapter) "
                            "or model_backend:=fixed for a dry run")
+    backend, why = select_backend(config)
+    if log is not None:
+        log(f"model backend {backend} ({why})")
+    quantize = getattr(config, "quantize", "auto")
+    constrained = getattr(config, "constrained_decoding", False)
+    places = sorted(getattr(config, "places", None) or {})
+    if backend == "llama_cpp":
+        from robot_sft.llama_cpp_backend import LlamaCppModel
+
+        if str(getattr(config, "device", "auto")) not in ("auto", "cpu"):
+            raise ValueError(f"model_backend llama_cpp runs on the CPU, not on device "
+                             f"{config.device}: use device:=cpu or model_backend:=transformers")
+        return LlamaCppModel.from_adapter(config.adapter, config.base_model or None,
+                                          config.max_new_tokens, quantize=quantize,
+                                          n_threads=getattr(config, "num_threads", 0),
+                                          constrained=constrained, places=places, log=log)
     return TransformersModel.from_adapter(config.adapter, config.base_model or None,
                                           config.device, config.max_new_tokens,
-                                          quantize=getattr(config, "quantize", "none"),
-                                          constrained=getattr(config, "constrained_decoding", False),
-                                          places=sorted(getattr(config, "places", None) or {}))
+                                          quantize="none" if quantize == "auto" else quantize,
+                                          constrained=constrained, places=places)

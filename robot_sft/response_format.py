@@ -19,11 +19,17 @@ first line while the rest is generated)::
     Turn right 1.5 rad at 0.3 rad/s.
     Move forward for 3 s.
     Turn left for 2 s quickly.
+    Square with 1 m sides, turning left.
+    Triangle with 50 cm sides, turning right slowly.
     Stop.
     Navigate to charging station.
     Battery status: {battery}.
     Obstacle report: {obstacles}.
     Cannot comply: only English commands are supported.
+
+A shape line is one action: the model copies the shape name, side length and
+turning direction; `Shape.expand` computes the repetitions and the exterior
+angle (a square is four times Move 1 m / Turn left 90 deg).
 """
 from __future__ import annotations
 
@@ -51,6 +57,7 @@ STATUS_TOPICS = ("battery", "obstacles")
 STATUS_SLOTS = {"battery": "{battery}", "obstacles": "{obstacles}"}
 LINEAR_DIRECTIONS = ("forward", "backward")
 ANGULAR_DIRECTIONS = ("left", "right")
+SHAPE_SIDES = {"triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6}  # regular polygons
 
 # Standard refusal reasons, so training targets use a small fixed vocabulary.
 REFUSAL_REASONS = {
@@ -160,6 +167,41 @@ class TimedMove:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A regular polygon: `SHAPE_SIDES[name]` times (a side, then the exterior angle).
+    `direction` is +1 (turning left, counter-clockwise) or -1 (right). A speed is the
+    speed along the sides (the turns keep the default rate); a pace applies to both."""
+
+    name: str
+    side: float
+    unit: str = "m"
+    direction: int = 1
+    speed: float | None = None  # magnitude, in speed_unit
+    speed_unit: str = "m/s"
+    pace: str | None = None
+
+    def __post_init__(self):
+        if self.name not in SHAPE_SIDES:
+            raise ActionError(f"name must be one of {sorted(SHAPE_SIDES)}, got {self.name!r}")
+        object.__setattr__(self, "side", _check_finite("side", self.side))
+        if self.side <= 0:
+            raise ActionError(f"side must be positive, got {self.side!r}")
+        if isinstance(self.direction, bool) or self.direction not in (1, -1):
+            raise ActionError(f"direction must be 1 (left) or -1 (right), got {self.direction!r}")
+        object.__setattr__(self, "direction", int(self.direction))
+        _check_unit("unit", self.unit, DISTANCE_UNITS)
+        _check_unit("speed_unit", self.speed_unit, LINEAR_SPEED_UNITS)
+        _check_speed(self)
+
+    def expand(self) -> list:
+        """The moves and turns the shape stands for."""
+        sides = SHAPE_SIDES[self.name]
+        move = Move(self.side, self.unit, self.speed, self.speed_unit, self.pace)
+        turn = Turn(self.direction * 360 / sides, "deg", pace=self.pace)
+        return [move, turn] * sides
+
+
+@dataclass(frozen=True)
 class Stop:
     """Stop all motion now."""
 
@@ -203,8 +245,14 @@ class Refuse:
         object.__setattr__(self, "reason", reason)
 
 
-Action = Union[Move, Turn, TimedMove, Stop, Navigate, Status, Refuse]
-MOTION_ACTIONS = (Move, Turn, TimedMove)
+Action = Union[Move, Turn, TimedMove, Shape, Stop, Navigate, Status, Refuse]
+MOTION_ACTIONS = (Move, Turn, TimedMove, Shape)
+
+
+def expand_actions(actions) -> list:
+    """`actions` with every Shape replaced by its moves and turns: what the robot executes,
+    and what two responses are compared by."""
+    return [step for a in actions for step in (a.expand() if isinstance(a, Shape) else (a,))]
 
 
 @dataclass(frozen=True)
@@ -254,6 +302,11 @@ def render_action(action: Action) -> str:
     if isinstance(action, TimedMove):
         verb = "Move" if action.is_linear else "Turn"
         return (f"{verb} {action.direction} for {format_number(action.duration)} {action.unit}"
+                f"{_speed_suffix(action.speed, action.speed_unit, action.pace)}.")
+    if isinstance(action, Shape):
+        direction = "left" if action.direction > 0 else "right"
+        return (f"{action.name.capitalize()} with {format_number(action.side)} {action.unit} "
+                f"sides, turning {direction}"
                 f"{_speed_suffix(action.speed, action.speed_unit, action.pace)}.")
     if isinstance(action, Stop):
         return "Stop."
@@ -328,6 +381,10 @@ _RE_TURN = re.compile(
 _RE_TIMED = re.compile(
     rf"(?P<verb>move|go|drive|turn|rotate)\s+(?P<dir>{_LDIR}|{_ADIR})\s+for\s+"
     rf"(?P<num>{_NUM})\s*(?P<unit>{_TIME}){_SPEED_SUFFIX}")
+_RE_SHAPE = re.compile(
+    rf"(?:(?:drive|trace|draw|make)\s+)?(?:an?\s+)?(?:regular\s+|equilateral\s+)?"
+    rf"(?P<shape>{'|'.join(SHAPE_SIDES)})\s+with\s+(?P<num>{_NUM})\s*(?P<unit>{_DIST})\s+sides?"
+    rf",?\s+turning\s+(?P<dir>{_ADIR}){_SPEED_SUFFIX}")
 _RE_STOP = re.compile(r"(?:emergency\s+)?(?:stop|halt|stopping)(?:\s+(?:now|immediately))?!*")
 _RE_NAVIGATE = re.compile(
     r"(?:navigate|navigating|go|going|head|heading|return|returning|planning path|planning a path)"
@@ -415,6 +472,9 @@ def _parse_sentence(sentence: str, previous):
         sign = _ANGULAR_WORDS[m.group("dir")]
         return Turn(sign * _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
                     **_speed_fields(m, False))
+    if m := _RE_SHAPE.fullmatch(s):
+        return Shape(m.group("shape"), _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
+                     _ANGULAR_WORDS[m.group("dir")], **_speed_fields(m, True))
     if m := _RE_SEED_LINEAR.fullmatch(s):
         return Move(float(m.group("num")), _canonical_unit(m.group("unit")),
                     **_speed_fields(m, True))
@@ -571,7 +631,8 @@ def action_to_dict(action: Action) -> dict:
     return {"type": type(action).__name__, **{k: v for k, v in action.__dict__.items()}}
 
 
-_ACTION_TYPES = {cls.__name__: cls for cls in (Move, Turn, TimedMove, Stop, Navigate, Status, Refuse)}
+_ACTION_TYPES = {cls.__name__: cls for cls in (Move, Turn, TimedMove, Shape, Stop, Navigate, Status,
+                                                Refuse)}
 
 
 def action_from_dict(data: dict) -> Action:
@@ -584,9 +645,10 @@ def action_from_dict(data: dict) -> Action:
 
 def intent_of(actions) -> str:
     """A one-word label for a response: move, turn, timed, sequence, stop, navigate,
-    status_battery, status_obstacles, refuse, or parse_error."""
+    status_battery, status_obstacles, refuse, or parse_error. A shape is a sequence."""
     if isinstance(actions, ParseError) or not actions:
         return "parse_error"
+    actions = expand_actions(actions)
     if any(isinstance(a, Refuse) for a in actions):
         return "refuse"
     if len(actions) > 1:

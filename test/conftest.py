@@ -18,6 +18,12 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, not speed: on a shared 2-core machine a first example
+# can take longer than hypothesis' default 200 ms deadline (a flaky failure, not a bug).
+settings.register_profile("robot_sft", deadline=None)
+settings.load_profile("robot_sft")
 
 # Word material for the offline tokenizer: robot commands and answers, and plain English.
 _CORPUS = """

@@ -104,6 +104,10 @@ PLACES = parse_places(["charging station:12.5,3.2,0", "dock:0,0,0"])
     ("Navigate to mars.", "unknown place 'mars'. Known places: charging station, dock", [], None),
     ("Navigate to dock.\nMove forward 1 m.", "cannot be combined", [], None),
     ("Move forward 20 m.", "Not moving: distance 20.00 m exceeds", [], None),
+    ("Triangle with 1 m sides, turning right.",  # one line, six segments, said as written
+     "Triangle with 1 m sides, turning right.\nPublishing cmd_vel with linear.x=0.5 for 2.00",
+     [(0.5, 0.0, 2.0), (0.0, -0.5, 4 * math.pi / 3)] * 3, None),  # 120 deg at 0.5 rad/s
+    ("Square with 20 m sides, turning left.", "Not moving: distance 20.00 m exceeds", [], None),
     ("Cannot comply: safety rules cannot be overridden.", "Cannot comply", [], None),
     ("Sure! I will drive at 100 m/s.", "Not moving: could not understand", [], None),
     ("", "Not moving: could not understand the model's answer: empty response", [], None),

@@ -8,7 +8,7 @@ pytest.importorskip("llguidance")
 from robot_sft.constrained import ConstrainedModel, ResponseConstraint  # noqa: E402
 from robot_sft.grammar import is_canonical  # noqa: E402
 from robot_sft.response_format import (  # noqa: E402
-    REFUSAL_REASONS, Move, Navigate, ParseError, Refuse, Status, Stop, TimedMove, Turn,
+    REFUSAL_REASONS, Move, Navigate, ParseError, Refuse, Shape, Status, Stop, TimedMove, Turn,
     parse_response, render_response,
 )
 from training.generation import generate_responses  # noqa: E402
@@ -20,6 +20,7 @@ RESPONSES = [
     [Move(2.0)], [Turn(-90.0, "deg", speed=0.3)], [TimedMove(3, "backward", pace="slow")],
     [Stop()], [Navigate("charging station")], [Status("battery")], [Status("obstacles")],
     [Refuse(REFUSAL_REASONS["language"])], [Move(1.5, "ft"), Turn(90.0), Move(-30, "cm", speed=0.2)],
+    [Shape("square", 1.0)], [Shape("triangle", 50, "cm", -1, pace="slow"), Stop()],
 ]
 
 
@@ -112,7 +113,7 @@ def test_base_smollm2_constrained_parses_everything(smollm2_tokenizer):
     constraint = ResponseConstraint(smollm2_tokenizer, vocab_size=model.config.vocab_size,
                                     places=["kitchen", "charging station"], max_lines=2)
     texts = generate_responses(ConstrainedModel(model, constraint), smollm2_tokenizer, COMMANDS,
-                               batch_size=10, max_new_tokens=32)
+                               batch_size=10, max_new_tokens=64)  # 2 shape lines fit
     assert all(is_canonical(t, places=constraint.places, max_lines=2) for t in texts), texts
     assert all(not isinstance(parse_response(t), ParseError) for t in texts)
     assert parse_response(texts[COMMANDS.index("battery?")]) == [Status("battery")]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from robot_sft.response_format import (
-    DEFAULT_SYSTEM_PROMPT, Move, Navigate, Refuse, Status, Turn, action_from_dict, actions_equal,
-    parse_response,
+    DEFAULT_SYSTEM_PROMPT, SHAPE_SIDES, Move, Navigate, Refuse, Shape, Status, Turn,
+    action_from_dict, actions_equal, parse_response, render_response,
 )
 from robot_sft.safety import PlanError, plan_twists
 from training.data import generate as G
@@ -169,6 +169,18 @@ def test_named_turns(command_text, expected):
     builder = G._Builder(random.Random(0), {tpl.id})
     _, text, actions = builder.clause("turn_named", tpl, mod_prob=0.0)
     assert text == command_text and actions_equal(expected, actions)
+
+
+def test_shapes_are_one_line_that_copies_the_side():
+    """The model copies shape, side and direction; code computes the sides and turns."""
+    for tpl in G.all_templates()["shape"]:
+        _, text, actions = G._Builder(random.Random(0), {tpl.id}).clause("shape", tpl)
+        (shape,) = actions
+        assert isinstance(shape, Shape) and (SHAPE_SIDES[shape.name], shape.direction) == tpl.extra
+        assert shape.side in mentioned_numbers(text) and "\n" not in render_response(actions)
+    G.check_copied("drive a 2 m square", [Shape("square", 2)], "shape")
+    with pytest.raises(AssertionError, match="distance 3.0"):
+        G.check_copied("drive a 2 m square", [Shape("square", 3)], "shape")
 
 
 def test_copy_direction_and_units_in_generated_moves(rows):

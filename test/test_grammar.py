@@ -57,6 +57,9 @@ def test_everything_the_grammar_accepts_parses_back_to_itself(text):
     ("Battery status: {battery}.", True),
     ("Obstacle report: {obstacles}.", True),
     ("Move forward 1 m.\nTurn left 90 deg.\nStop.", True),
+    ("Square with 1 m sides, turning left.", True),
+    ("Triangle with 50 cm sides, turning right slowly.", True),
+    ("Hexagon with 0.5 ft sides, turning left at 0.3 m/s.\nStop.", True),
     *[(f"Cannot comply: {reason}.", True) for reason in REFUSAL_REASONS.values()],
     ("Move forward 2 meters.", False),          # canonical units only
     ("Move forward 2.0 m.", False),             # canonical numbers only
@@ -71,6 +74,13 @@ def test_everything_the_grammar_accepts_parses_back_to_itself(text):
     ("Navigate to kitchen then lab.", False),   # the parser would split the line
     ("Navigate to Kitchen.", False),
     ("Stop.\n", False),
+    ("Square with 1 m sides.", False),                       # the direction is part of the line
+    ("Square with 1 m sides turning left.", False),
+    ("square with 1 m sides, turning left.", False),
+    ("Square with 0 m sides, turning left.", False),         # a side is positive
+    ("Square with 1 m sides, turning clockwise.", False),    # canonical directions only
+    ("Square with 1 m sides, turning left at 0.3 rad/s.", False),  # the speed is the sides'
+    ("Octagon with 1 m sides, turning left.", False),
     ("", False),
 ])
 def test_examples(text, ok):

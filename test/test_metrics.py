@@ -5,11 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robot_sft.response_format import (Move, Navigate, Refuse, Status, Stop, TimedMove, Turn,
-                                       action_to_dict, render_response)
+from robot_sft.response_format import (Move, Navigate, Refuse, Shape, Status, Stop, TimedMove,
+                                       Turn, action_to_dict, render_response)
 from training.metrics import format_metrics, reference_actions, score_one, score_responses
 
 FORWARD_2M = [Move(2, "m")]
+SQUARE = [Move(1, "m"), Turn(90, "deg")] * 4
+SQUARE_LINES = "\n".join(["Move forward 1 m.\nTurn left 90 deg."] * 4)
 
 
 @pytest.mark.parametrize("expected, answer, parsed, intent_ok, exact", [
@@ -25,6 +27,15 @@ FORWARD_2M = [Move(2, "m")]
     ([Move(1, "m"), Turn(90, "deg")], "Turn left 90 deg.\nMove forward 1 m.", True, True, False),
     ([Move(1, "m"), Turn(90, "deg")], "Move forward 1 m.", True, False, False),  # sequence -> move
     ([Stop()], "Stop.", True, True, True),
+    # a shape scores as the moves and turns it stands for, whichever way either side writes it
+    (SQUARE, "Square with 1 m sides, turning left.", True, True, True),
+    ([Shape("square", 1)], SQUARE_LINES, True, True, True),
+    ([Shape("square", 1)], "Square with 1 m sides, turning left.", True, True, True),
+    (SQUARE, "Square with 1 m sides, turning right.", True, True, False),   # wrong direction
+    (SQUARE, "Triangle with 1 m sides, turning left.", True, True, False),  # wrong shape
+    (SQUARE, "Square with 1 m sides, turning left.\nStop.", True, True, False),
+    ([Shape("square", 1), Stop()], SQUARE_LINES + "\nStop.", True, True, True),
+    ([Shape("square", 1)], "Move forward 1 m.", True, False, False),  # sequence -> move
     ([Refuse("that speed exceeds the safety limits")],
      "Cannot comply: that speed exceeds the safety limits.", True, True, True),
     ([Refuse("that speed exceeds the safety limits")],
@@ -33,6 +44,24 @@ FORWARD_2M = [Move(2, "m")]
 def test_score_one(expected, answer, parsed, intent_ok, exact):
     scored = score_one(expected, answer)
     assert (scored.parsed, scored.intent_ok, scored.exact) == (parsed, intent_ok, exact)
+
+
+def test_handwritten_shapes_score_exact_as_one_shape_line():
+    """The hand-written set writes its three shapes out as moves and turns."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "handwritten_commands.jsonl"
+    rows = {r["command"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+            if r}
+    for command, answer in [
+        ("drive a 1 meter square", "Square with 1 m sides, turning left."),
+        ("make a square with 50 cm sides turning right", "Square with 50 cm sides, turning right."),
+        ("drive a triangle with 1 m sides", "Triangle with 1 m sides, turning left."),
+    ]:
+        expected = reference_actions({"actions": rows[command]["expected"]})
+        scored = score_one(expected, answer, rows[command]["intent"])
+        assert (scored.parsed, scored.intent_ok, scored.exact) == (True, True, True), command
 
 
 def test_totals_and_per_intent_breakdown():
@@ -73,6 +102,7 @@ actions = st.one_of(
     st.builds(TimedMove, numbers, st.sampled_from(["forward", "left"])),
     st.just(Stop()), st.just(Status("battery")),
     st.builds(Navigate, st.sampled_from(["kitchen", "charging station", "dock 2"])),
+    st.builds(Shape, st.sampled_from(["triangle", "square"]), numbers),
 )
 
 

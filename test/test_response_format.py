@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_SPEED_UNITS, REFUSAL_REASONS,
-    TIME_UNITS, ActionError, Move, Navigate, ParseError, Refuse, Status, Stop, TimedMove, Turn,
-    action_from_dict, action_to_dict, actions_equal, format_number, intent_of, parse_response,
-    render_response,
+    SHAPE_SIDES, TIME_UNITS, ActionError, Move, Navigate, ParseError, Refuse, Shape, Status, Stop,
+    TimedMove, Turn, action_from_dict, action_to_dict, actions_equal, expand_actions, format_number,
+    intent_of, parse_response, render_response,
 )
 from robot_sft.safety import SafetyLimits, plan_twists
 
@@ -32,6 +32,7 @@ SEED_RESPONSES = {
 # ---------------------------------------------------------------- strategies
 
 _amounts = st.decimals(min_value=0, max_value=50, places=2, allow_nan=False).map(float)
+_sides = st.decimals(min_value="0.01", max_value=50, places=2).map(float)
 _speeds = st.decimals(min_value="0.01", max_value=5, places=2).map(float)
 _pace = st.sampled_from([None, "slow", "fast"])
 
@@ -48,7 +49,8 @@ def _speed_fields(draw, units):
 
 @st.composite
 def actions(draw):
-    kind = draw(st.sampled_from(["move", "turn", "timed", "stop", "navigate", "status", "refuse"]))
+    kind = draw(st.sampled_from(["move", "turn", "timed", "shape", "stop", "navigate", "status",
+                                 "refuse"]))
     if kind == "move":
         sign = draw(st.sampled_from([1, -1]))
         return Move(sign * draw(_amounts), draw(st.sampled_from(sorted(DISTANCE_UNITS))),
@@ -62,6 +64,10 @@ def actions(draw):
         units = LINEAR_SPEED_UNITS if direction in ("forward", "backward") else ANGULAR_SPEED_UNITS
         return TimedMove(draw(_amounts), direction, draw(st.sampled_from(sorted(TIME_UNITS))),
                          **draw(_speed_fields(units)))
+    if kind == "shape":
+        return Shape(draw(st.sampled_from(sorted(SHAPE_SIDES))), draw(_sides),
+                     draw(st.sampled_from(sorted(DISTANCE_UNITS))), draw(st.sampled_from([1, -1])),
+                     **draw(_speed_fields(LINEAR_SPEED_UNITS)))
     if kind == "stop":
         return Stop()
     if kind == "navigate":
@@ -97,6 +103,19 @@ def test_square_is_eight_actions():
     assert parse_response(text) == square
 
 
+@pytest.mark.parametrize("shape, move, turn", [
+    (Shape("square", 1), Move(1), Turn(90)),
+    (Shape("triangle", 50, "cm", -1, pace="slow"), Move(50, "cm", pace="slow"),
+     Turn(-120, pace="slow")),
+    (Shape("pentagon", 2, "ft"), Move(2, "ft"), Turn(72)),
+    (Shape("hexagon", 0.5, speed=0.3), Move(0.5, speed=0.3), Turn(60)),  # a speed is the sides'
+])
+def test_shape_expands_to_moves_and_turns(shape, move, turn):
+    assert shape.expand() == [move, turn] * SHAPE_SIDES[shape.name]
+    assert expand_actions([Stop(), shape, Stop()]) == [Stop(), *shape.expand(), Stop()]
+    assert sum(t.angle for t in shape.expand() if isinstance(t, Turn)) == 360 * shape.direction
+
+
 # ---------------------------------------------------------------- canonical text
 
 @pytest.mark.parametrize("action, text", [
@@ -107,6 +126,10 @@ def test_square_is_eight_actions():
     (Turn(-1.5, "rad", speed=0.3), "Turn right 1.5 rad at 0.3 rad/s."),
     (TimedMove(3, "forward"), "Move forward for 3 s."),
     (TimedMove(2, "left", pace="fast"), "Turn left for 2 s quickly."),
+    (Shape("square", 1), "Square with 1 m sides, turning left."),
+    (Shape("triangle", 50, "cm", -1, pace="slow"),
+     "Triangle with 50 cm sides, turning right slowly."),
+    (Shape("hexagon", 2.5, "ft", speed=0.3), "Hexagon with 2.5 ft sides, turning left at 0.3 m/s."),
     (Stop(), "Stop."),
     (Navigate("Charging Station"), "Navigate to charging station."),
     (Status("battery"), "Battery status: {battery}."),
@@ -178,6 +201,12 @@ def test_seed_non_motion_responses(key, expected):
     ("Cannot comply: that is unsafe. Really.", [Refuse("that is unsafe. Really")]),
     ("Executing linear motion: distance=2.0m. Publishing cmd_vel with linear.x=0.5 for 4 seconds.",
      [Move(2.0, speed=0.5)]),  # the speed is recovered from the consistent cross-check
+    ("a square with 1 m sides, turning clockwise", [Shape("square", 1, "m", -1)]),
+    ("SQUARE WITH 2 FEET SIDES TURNING COUNTER-CLOCKWISE QUICKLY!",
+     [Shape("square", 2, "ft", 1, pace="fast")]),
+    ("Drive an equilateral triangle with 50cm sides, turning right at 0.2 m/s.",
+     [Shape("triangle", 50, "cm", -1, speed=0.2)]),
+    ("Pentagon with 1 meter side, turning left, then stop.", [Shape("pentagon", 1), Stop()]),
 ])
 def test_reasonable_variants(text, expected):
     assert parse_response(text) == expected
@@ -201,6 +230,12 @@ def test_reasonable_variants(text, expected):
     "Move forward 1e309 m.",
     "Move forward \u22122 m.",  # a signed number next to a direction word is ambiguous
     "Move forward 2 m at -0.5 m/s.",
+    "Square with 1 m sides.",  # which way to turn is not said
+    "Octagon with 1 m sides, turning left.",
+    "Square with 0 m sides, turning left.",
+    "Square with -1 m sides, turning left.",
+    "Square with 1 m sides, turning left at 0.5 rad/s.",  # the speed is along the sides
+    "Square with 1 deg sides, turning left.",
     "x" * 5000,
 ])
 def test_unclear_text_is_a_parse_error(text):
@@ -268,6 +303,14 @@ def test_any_text_never_raises(text):
     lambda: Navigate("dock then kitchen"),
     lambda: Status("weather"),
     lambda: Refuse("   "),
+    lambda: Shape("octagon", 1.0),
+    lambda: Shape("Square", 1.0),
+    lambda: Shape("square", 0.0),
+    lambda: Shape("square", -1.0),
+    lambda: Shape("square", 1.0, direction=0),
+    lambda: Shape("square", 1.0, direction=True),
+    lambda: Shape("square", 1.0, speed_unit="rad/s"),
+    lambda: Shape("square", 1.0, speed=0.5, pace="fast"),
 ])
 def test_invalid_actions_are_rejected(make):
     with pytest.raises(ActionError):
@@ -278,6 +321,7 @@ def test_invalid_actions_are_rejected(make):
     ([Move(1.0)], "move"), ([Turn(1.0)], "turn"), ([TimedMove(1.0, "left")], "timed"),
     ([Stop()], "stop"), ([Navigate("dock")], "navigate"), ([Status("battery")], "status_battery"),
     ([Move(1.0), Stop()], "sequence"), ([Refuse("no")], "refuse"),
+    ([Shape("square", 1.0)], "sequence"),
     (ParseError("x"), "parse_error"),
 ])
 def test_intent_of(actions_, intent):

@@ -3,7 +3,9 @@ import math
 
 import pytest
 
-from robot_sft.response_format import Move, Navigate, Refuse, Status, Stop, TimedMove, Turn
+from robot_sft.response_format import (
+    SHAPE_SIDES, Move, Navigate, Refuse, Shape, Status, Stop, TimedMove, Turn,
+)
 from robot_sft.safety import (
     MOTION_ANNOUNCEMENT, PlanError, SafetyLimits, TwistSegment, clamp_twist, describe_plan,
     describe_segment, plan_twists,
@@ -76,6 +78,12 @@ def test_paces_over_the_limit_are_clamped_and_flagged(action):
     ([Move(9.0, speed=0.1)], "last"),  # 90 s at 0.1 m/s is over max_duration
     ([Move(1.0), Refuse("unsafe")], "refused"),
     ([Stop()] * 17, "actions"),
+    ([Shape("square", 11.0)], "distance"),                 # every side is checked
+    ([Shape("triangle", 40, "ft", -1)], "distance"),
+    ([Shape("square", 1.0, speed=10.0)], "speed"),
+    ([Shape("square", 9.0, speed=0.1)], "last"),
+    ([Shape("hexagon", 1.0), Shape("hexagon", 1.0)], "actions"),  # 24 moves and turns
+    ([Shape("square", 1.0), Refuse("unsafe")], "refused"),
 ])
 def test_unbounded_or_refused_plans_move_nothing(actions, reason):
     plan = plan_twists(actions, LIMITS)
@@ -98,6 +106,24 @@ def test_square_plan():
     segments = plan_twists([Move(1.0), Turn(90)] * 4, LIMITS)
     assert len(segments) == 8
     assert sum(s.angle or 0 for s in segments) == pytest.approx(2 * math.pi)
+
+
+@pytest.mark.parametrize("shape", [
+    Shape("square", 1.0), Shape("triangle", 50, "cm", -1, pace="slow"),
+    Shape("pentagon", 2, "ft", speed=0.2), Shape("hexagon", 0.5, pace="fast"),
+])
+def test_a_shape_plans_as_its_moves_and_turns(shape):
+    segments = plan_twists([shape], LIMITS)
+    assert segments == plan_twists(shape.expand(), LIMITS)
+    assert len(segments) == 2 * SHAPE_SIDES[shape.name]
+    assert sum(s.angle or 0 for s in segments) == pytest.approx(2 * math.pi * shape.direction)
+
+
+def test_a_shape_speed_is_along_the_sides_and_a_pace_applies_to_both():
+    side, turn = plan_twists([Shape("square", 1.0, speed=0.2)], LIMITS)[:2]
+    assert (side.linear_x, turn.angular_z) == (pytest.approx(0.2), pytest.approx(0.5))
+    side, turn = plan_twists([Shape("square", 1.0, pace="slow")], LIMITS)[:2]
+    assert (side.linear_x, turn.angular_z) == (pytest.approx(0.25), pytest.approx(0.25))
 
 
 @pytest.mark.parametrize("linear, angular, expected", [

@@ -25,6 +25,8 @@ LIMITS = SafetyLimits()
     (["Move forward", " 1 m.", "\n"], [0, 0, 1]),
     # two lines in one piece start together
     (["Move forward 1 m.\nTurn left 90 deg.\n"], [2]),
+    # a shape line is complete: all its sides and turns start at once
+    (["Square with 1 m sides, ", "turning left.\n", "Stop.\n"], [0, 8, 1]),
     # status and navigation answers move nothing while streaming
     (["Report the battery.\n"], [0]),
     (["Navigate to the dock.\n"], [0]),
@@ -48,6 +50,7 @@ def test_streaming_reply_finish_plans_the_last_line_and_says_the_whole_answer():
     (["Move forward 1 m.\n", "Fly to the moon.\n"], "Stopped: could not understand"),
     (["Move forward 1 m.\n", "Move forward 500 m.\n"], "Stopped:"),
     (["Move forward 1 m.\n", "Navigate to the dock.\n"], "navigation cannot be combined"),
+    (["Move forward 1 m.\n", "Square with 20 m sides, turning left.\n"], "exceeds the limit"),
 ])
 def test_a_failing_later_line_fails_the_answer_and_names_what_started(pieces, message):
     stream = StreamingReply(LIMITS, {}, "", "")

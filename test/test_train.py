@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from robot_sft.adapter import REQUIRED_FILES, read_metadata
+from training.config import parse_config
 from training.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def tiny_args(base, output_dir, *extra) -> list[str]:
     return ["--model", str(base), "--output_dir", str(output_dir), "--num_examples", "80",
             "--max_length", "256", "--per_device_train_batch_size", "4", "--max_steps", "3",
             "--eval_samples", "4", "--max_new_tokens", "4", "--logging_steps", "1",
-            "--num_threads", "1", *extra]
+            "--num_threads", "1", "--num_processes", "1", *extra]
 
 
 def weights(adapter_dir):
@@ -241,6 +242,40 @@ def test_ddp_two_cpu_processes_with_gloo(tiny_base, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                    reason="needs 2 cores")
+def test_num_processes_starts_data_parallel_workers_itself(tiny_base, tmp_path):
+    """`python -m training.train --num_processes 2` is torchrun underneath: same result
+    shape as the explicit torchrun run above, global batch as configured."""
+    out = tmp_path / "self-launched"
+    all_cores = set(range(os.cpu_count()))  # the test session is pinned to one CPU
+    done = subprocess.run([sys.executable, "-m", "training.train",
+                           *tiny_args(tiny_base, out, "--eval_samples", "4"), "--num_processes", "2"],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          preexec_fn=lambda: os.sched_setaffinity(0, all_cores),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "starting 2 data-parallel processes" in done.stdout
+    metadata = read_metadata(out)
+    assert metadata.metrics["world_size"] == 2 and metadata.metrics["train_steps"] == 3
+    assert metadata.config["num_processes"] == 2 and metadata.config["gradient_accumulation_steps"] == 1
+
+
+def test_fewer_cores_than_processes_keep_the_global_batch(monkeypatch):
+    import training.train as T
+
+    config = parse_config(["--num_processes", "2", "--gradient_accumulation_steps", "3",
+                           "--device", "cpu"])
+    monkeypatch.setattr(T, "usable_cores", lambda: 1)
+    processes, planned = T.plan_processes(config)
+    assert processes == 1 and planned.gradient_accumulation_steps == 6
+    monkeypatch.setattr(T, "usable_cores", lambda: 8)
+    processes, planned = T.plan_processes(config)
+    assert processes == 2 and planned == config
+    assert T.plan_processes(parse_config(["--num_processes", "1"])) == (1, parse_config(["--num_processes", "1"]))
+
+
+@pytest.mark.slow
 def test_embedded_model_trains_saves_reloads_and_generates(tmp_path):
     from peft import PeftModel
 
@@ -248,7 +283,7 @@ def test_embedded_model_trains_saves_reloads_and_generates(tmp_path):
     from training.generation import generate_responses
 
     out = tmp_path / "embedded"
-    assert main(["--output_dir", str(out), "--max_steps", "2", "--num_examples", "60",
+    assert main(["--output_dir", str(out), "--max_steps", "2", "--num_examples", "60", "--num_processes", "1",
                  "--per_device_train_batch_size", "4", "--eval_samples", "4",
                  "--max_new_tokens", "8"]) == 0
     metadata = read_metadata(out)

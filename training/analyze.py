@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from robot_sft.response_format import ParseError, action_from_dict, actions_equal, parse_response
+from robot_sft.response_format import (ParseError, action_from_dict, actions_equal, expand_actions,
+                                       parse_response)
 from training.data.loaders import read_conversations
 
 POLITE_PREFIX = re.compile(
@@ -154,7 +155,7 @@ def quality_flags(rows: list[Row], robot: bool) -> dict[str, list[tuple[int, str
                 except (TypeError, ValueError) as exc:
                     flags["invalid actions metadata"].append((row.index, str(exc)))
                     continue
-                if not actions_equal(expected, parsed):
+                if not actions_equal(expand_actions(expected), expand_actions(parsed)):
                     flags["target disagrees with actions"].append((row.index, ""))
     return dict(flags)
 

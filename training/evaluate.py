@@ -3,6 +3,8 @@
     python -m training.evaluate --adapter outputs/embedded
     python -m training.evaluate --adapter outputs/embedded --base --constrained --limit 50
     python -m training.evaluate --adapter outputs/embedded --compare   # base/SFT x free/constrained
+    python -m training.evaluate --adapter outputs/embedded --backend llama_cpp  # the node's
+                                                      # llama.cpp path (Q8_0 GGUF), one by one
 
 Sets: `heldout` is the generator's held-out split (paraphrase templates never trained on),
 rebuilt from the adapter's own training config; `handwritten` is
@@ -71,6 +73,8 @@ class Options:
     device: str = "cpu"
     threads: int = 0
     seed: int = 0
+    backend: str = "transformers"  # or llama_cpp: commands one by one through LlamaCppModel
+    quantize: str = "auto"  # llama_cpp: the GGUF's quantisation (auto = q8_0)
     variants: list = field(default_factory=list)
 
 
@@ -213,10 +217,34 @@ def write_reports(results: dict, out_dir) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------------------------- models
 
+def load_llama_cpp_variant(options: Options, variant: Variant, metadata):
+    """A robot_sft.llama_cpp_backend.LlamaCppModel for the variant: the adapter merged into
+    a GGUF (cached), or the base's own GGUF file; the grammar through its logits."""
+    from transformers import AutoTokenizer
+
+    from robot_sft.gguf_export import source_gguf
+    from robot_sft.llama_cpp_backend import LlamaCppModel
+
+    if variant.base:
+        model = LlamaCppModel(source_gguf(metadata.base_model),
+                              AutoTokenizer.from_pretrained(options.adapter),
+                              metadata.system_prompt, options.max_new_tokens, options.threads)
+    else:
+        model = LlamaCppModel.from_adapter(options.adapter, max_new_tokens=options.max_new_tokens,
+                                           n_threads=options.threads, quantize=options.quantize)
+    if variant.constrained:
+        model.enable_grammar()
+    return model
+
+
 def load_variant(options: Options, variant: Variant, metadata):
     """A robot_sft.inference.TransformersModel for the variant: the SFT model (adapter
-    merged) or the bare base model, optionally behind the response grammar."""
+    merged) or the bare base model, optionally behind the response grammar
+    (a LlamaCppModel with --backend llama_cpp)."""
     from transformers import AutoTokenizer
+
+    if options.backend == "llama_cpp":
+        return load_llama_cpp_variant(options, variant, metadata)
 
     from robot_sft.inference import TransformersModel
     from robot_sft.models import load_model
@@ -258,9 +286,13 @@ def evaluate_variant(options: Options, variant: Variant, metadata, sets: dict) -
     summaries, details = {}, {}
     for set_name, items in sets.items():
         start = time.perf_counter()
-        texts = generate_responses(model.model, model.tokenizer, [i.command for i in items],
-                                   system_prompt=model.system_prompt, batch_size=options.batch_size,
-                                   max_new_tokens=options.max_new_tokens)
+        if options.backend == "llama_cpp":  # no batching: one command at a time, as the node
+            texts = [model.respond(i.command) for i in items]
+        else:
+            texts = generate_responses(model.model, model.tokenizer, [i.command for i in items],
+                                       system_prompt=model.system_prompt,
+                                       batch_size=options.batch_size,
+                                       max_new_tokens=options.max_new_tokens)
         judged = [judge(item, text, limits) for item, text in zip(items, texts)]
         summary = summarize_judged(judged)
         summary["seconds"] = round(time.perf_counter() - start, 1)
@@ -285,7 +317,9 @@ def run(options: Options) -> dict:
     metadata = read_metadata(options.adapter)
     sets = load_sets(options, metadata)
     results = {"adapter": str(options.adapter), "base_model": metadata.base_model,
-               "max_new_tokens": options.max_new_tokens, "sets": {k: len(v) for k, v in sets.items()},
+               "max_new_tokens": options.max_new_tokens, "backend": options.backend,
+               "quantize": options.quantize,
+               "sets": {k: len(v) for k, v in sets.items()},
                "variants": {}, "outputs": {}}
     for variant in options.variants or variants_for(options):
         summaries, details = evaluate_variant(options, variant, metadata, sets)
@@ -314,7 +348,13 @@ def parse_args(argv=None) -> Options:
     p.add_argument("--latency-samples", type=int, default=Options.latency_samples,
                    help="commands timed one by one through robot_sft.inference (0 = skip)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch (or llama.cpp) CPU threads (0 = default)")
+    p.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
+                   help="transformers: batched generate(); llama_cpp: the node's llama.cpp "
+                        "backend (robot_sft.llama_cpp_backend), one command at a time")
+    p.add_argument("--quantize", choices=["auto", "q8_0", "q4_0", "f16", "none"], default="auto",
+                   help="llama_cpp: the GGUF's weights (auto = q8_0; none = f32)")
     p.add_argument("--seed", type=int, default=0, help="which commands --limit keeps")
     args = p.parse_args(argv)
     return Options(adapter=args.adapter, base=args.base, constrained=args.constrained,
@@ -322,7 +362,7 @@ def parse_args(argv=None) -> Options:
                    limit=args.limit, out=args.out, handwritten=args.handwritten,
                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                    latency_samples=args.latency_samples, device=args.device, threads=args.threads,
-                   seed=args.seed)
+                   seed=args.seed, backend=args.backend, quantize=args.quantize)
 
 
 def main(argv=None) -> int:

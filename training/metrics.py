@@ -5,7 +5,9 @@ Three numbers, from lenient to strict:
   parse_rate        the answer parses (robot_sft.response_format.parse_response)
   intent_accuracy   the parsed answer has the reference's intent (move, turn, stop, ...)
   exact_accuracy    the parsed action list equals the reference (numbers within
-                    robot_sft.response_format.actions_equal's tolerance)
+                    robot_sft.response_format.actions_equal's tolerance), both with
+                    shapes expanded: "Square with 1 m sides, turning left." equals the
+                    eight Move/Turn lines it stands for
 
 plus the same per intent, so a regression on, say, timed moves is visible even
 when the total looks fine.
@@ -15,8 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from robot_sft.response_format import (ParseError, action_from_dict, actions_equal, intent_of,
-                                       parse_response)
+from robot_sft.response_format import (ParseError, action_from_dict, actions_equal,
+                                       expand_actions, intent_of, parse_response)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def score_one(expected, text: str, label: str | None = None) -> Scored:
     parsed = not isinstance(actual, ParseError)
     return Scored(label=label or intent_of(expected), parsed=parsed,
                   intent_ok=parsed and intent_of(actual) == intent_of(expected),
-                  exact=parsed and actions_equal(expected, actual))
+                  exact=parsed and actions_equal(expand_actions(expected),
+                                                 expand_actions(actual)))
 
 
 def _rates(items: list[Scored]) -> dict:

@@ -15,6 +15,7 @@ stderr and exit status 1 (2 for a bad command line).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,6 +70,63 @@ def resolve_dtype(config: TrainConfig, device: str) -> str:
     return default_dtype(device) if config.dtype == "auto" else config.dtype
 
 
+def usable_processes(config: TrainConfig) -> int:
+    """How many data-parallel processes this machine can run: num_processes capped by the
+    GPUs (CUDA) or the cores (CPU: each process gets one core or more)."""
+    import torch
+
+    device = resolve_device(config)
+    if device.startswith("cuda"):
+        available = torch.cuda.device_count() if device == "cuda" else 1
+    else:
+        available = usable_cores()
+    return max(1, min(config.num_processes, available))
+
+
+def plan_processes(config: TrainConfig) -> tuple[int, TrainConfig]:
+    """(processes to run, config for them). Fewer processes than configured get a larger
+    gradient_accumulation_steps, so the global batch (and the recipe) stays the same."""
+    if config.num_processes <= 1 or world()[1] > 1:
+        return 1, config
+    processes = usable_processes(config)
+    factor = config.num_processes / processes
+    if factor != int(factor):
+        say(f"note: {processes} processes instead of {config.num_processes}: the global batch "
+            f"is smaller than configured")
+        return processes, config
+    if factor > 1:
+        say(f"{processes} process(es) instead of {config.num_processes} here: gradient "
+            f"accumulation x{int(factor)} keeps the global batch")
+    return processes, dataclasses.replace(
+        config, num_processes=processes,
+        gradient_accumulation_steps=config.gradient_accumulation_steps * int(factor))
+
+
+def launch_data_parallel(config: TrainConfig, processes: int, argv: list[str]) -> int:
+    """Run this same command as `torchrun --standalone --nproc_per_node N` and return its
+    exit status. The checks that would fail in every worker (output dir, model path) run
+    here first, and so does the one-time cache of the embedded model."""
+    from robot_sft.models import resolve_model_path
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    prepare_output_dir(config)
+    resolve_model_path(config.model)
+    say(f"starting {processes} data-parallel processes (torchrun --standalone)")
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // processes)))
+    try:
+        torchrun(["--standalone", "--nproc_per_node", str(processes), "-m", "training.train",
+                  *argv, "--num_processes", str(processes),
+                  "--gradient_accumulation_steps", str(config.gradient_accumulation_steps)])
+    except ChildFailedError:
+        return 1  # each worker has printed its one-line error
+    return 0
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_threads(config: TrainConfig) -> int:
     """torch CPU threads: the configured number, else this machine's cores shared
     among the processes of this node (2 DDP processes on 2 cores -> 1 each)."""
@@ -77,9 +135,8 @@ def set_threads(config: TrainConfig) -> int:
     if config.num_threads > 0:
         threads = config.num_threads
     else:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        threads = max(1, (cores or 1) // local_world)
+        threads = max(1, usable_cores() // local_world)
     torch.set_num_threads(threads)
     return threads
 
@@ -423,6 +480,10 @@ def finish(run: Run, result) -> dict:
                "world_size": world()[1]}
     if is_main_process():
         if config.eval_samples >= 0 and run.heldout_rows:
+            if run.device == "cpu" and config.num_threads <= 0:
+                import torch
+
+                torch.set_num_threads(usable_cores())  # the other ranks wait: use their cores
             eval_rows = sample_rows(run.heldout_rows, config.eval_samples, config.seed)
             metrics["heldout"] = evaluate_heldout(trainer.model, run.tokenizer, eval_rows, config)
         metrics["wall_seconds"] = round(time.perf_counter() - run.started, 1)
@@ -466,12 +527,16 @@ def main(argv=None) -> int:
     # transformers 5 renamed gradient_checkpointing, which TRL 1.x still sets: not the user's concern.
     warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated",
                             category=FutureWarning)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         config = parse_config(argv)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        processes, config = plan_processes(config)
+        if processes > 1:
+            return launch_data_parallel(config, processes, argv)
         train(config)
     except known_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robot_sft.response_format import (
-    DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, RESPONSE_FORMAT_VERSION, Move, Navigate, Refuse,
-    Status, Stop, TimedMove, Turn, action_to_dict, intent_of, render_response,
+    DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, RESPONSE_FORMAT_VERSION, SHAPE_SIDES, Move, Navigate,
+    Refuse, Shape, Status, Stop, TimedMove, Turn, action_to_dict, expand_actions, intent_of,
+    render_response,
 )
 from robot_sft.safety import PlanError, plan_twists
 from training.data.numbers import ONES, TENS, mentioned_numbers, say_number, say_quantity
@@ -313,7 +314,8 @@ class _Builder:
         value = rng.choice({"m": [0.5, 1, 1, 1.5, 2, 3], "cm": [30, 50, 75, 100],
                             "ft": [1, 2, 3, 5]}[unit])
         text = tpl.text.format(dist=say_quantity(value, unit, rng))
-        return text, [Move(value, unit), Turn(sign * 360 // sides, "deg")] * sides
+        name = next(name for name, n in SHAPE_SIDES.items() if n == sides)
+        return text, [Shape(name, value, unit, sign)]  # code computes the turns, not the model
 
     def _sequence(self, tpl, mod_prob, over):
         rng = self.rng
@@ -454,7 +456,7 @@ def check_copied(command: str, actions, category: str) -> None:
     """Every number in the target must be said in the command (the copy rule).
     Named turns and shapes carry fixed angles ("turn around", "a square")."""
     said = mentioned_numbers(command)
-    for action in actions:
+    for action in expand_actions(actions):  # a shape's side is copied, its angle is not
         for name in ("distance", "angle", "duration", "speed"):
             value = getattr(action, name, None)
             if value is None or (name == "angle" and category in ("turn_named", "shape")):
