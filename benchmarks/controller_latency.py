@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--adapter", help="use this adapter (the node's model) as the busy model")
     parser.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
                         help="model_backend for --adapter")
-    parser.add_argument("--threads", type=int, default=2, help="model CPU threads for --adapter")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="model CPU threads for --adapter (0: the backend's default)")
     args = parser.parse_args()
 
     context = Context()
@@ -70,7 +71,8 @@ def main() -> None:
         from robot_sft.controller_config import make_config
         from robot_sft.inference import load_command_model
 
-        torch.set_num_threads(args.threads)
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
         config = make_config({"adapter": args.adapter, "model_backend": args.backend,
                               "device": "cpu", "max_new_tokens": 256,
                               "num_threads": args.threads})

@@ -273,7 +273,8 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
         cached = gguf_cache_path(adapter, read_metadata(adapter).base_model,
                                  gguf_quant(quantize)).is_file()
         model = LlamaCppModel.from_adapter(adapter, quantize=quantize, n_threads=threads)
-        return model, (f"llama.cpp {gguf_quant(quantize)}, {model.llm.n_threads} thread(s), "
+        return model, (f"llama.cpp {gguf_quant(quantize)}, {model.llm.n_threads} thread(s) per "
+                       f"token, {model.llm.n_threads_batch} per prompt, "
                        f"GGUF {'cached' if cached else 'exported'}")
     from robot_sft.inference import TransformersModel
 

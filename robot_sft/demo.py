@@ -27,7 +27,7 @@ from pathlib import Path
 
 from robot_sft.response_format import Move, Stop, Turn, render_response
 
-MODEL_BACKENDS = ("transformers", "fixed")
+MODEL_BACKENDS = ("auto", "llama_cpp", "transformers", "fixed")  # the node's model_backend
 
 
 def demo_commands() -> list[tuple[str, str]]:
@@ -120,8 +120,9 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--adapter", default="outputs/embedded",
                         help="adapter directory written by training (transformers backend)")
-    parser.add_argument("--model-backend", choices=MODEL_BACKENDS, default="transformers",
-                        help="'fixed': reference answers, no model (smoke run)")
+    parser.add_argument("--model-backend", choices=MODEL_BACKENDS, default="auto",
+                        help="the node's model_backend (auto: llama_cpp when installed); "
+                             "'fixed': reference answers, no model (smoke run)")
     parser.add_argument("--base-model", default="", help="override the adapter's base model")
     parser.add_argument("--commands", nargs="+", metavar="TEXT",
                         help="commands to send (default: the tutorial's five and three more)")
@@ -140,7 +141,8 @@ def parse_args(argv=None):
 def run_demo(args) -> dict:
     from robot_sft.sim_session import SimSession
 
-    if args.threads > 0 or args.model_backend == "transformers":
+    uses_model = args.model_backend != "fixed"
+    if args.threads > 0 or uses_model:
         import torch
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -152,11 +154,11 @@ def run_demo(args) -> dict:
     model = ReferenceAnswers(references) if args.model_backend == "fixed" else None
     started = time.monotonic()
     print(f"starting the simulator and the controller ({args.model_backend} backend"
-          f"{', adapter ' + args.adapter if args.model_backend == 'transformers' else ''}) ...",
+          f"{', adapter ' + args.adapter if uses_model else ''}) ...",
           flush=True)
     with SimSession(controller_params=controller_params, model=model,
                     domain_id=args.domain_id, ready_timeout=60.0) as robot:
-        if args.model_backend == "transformers":
+        if uses_model:
             robot.controller.model.respond("Report the battery level")  # warm-up: lazy inits
         # Freeze what loading created (torch, transformers: millions of objects), so no
         # full garbage collection stalls the motion loop for a second mid-move.
@@ -176,7 +178,7 @@ def run_demo(args) -> dict:
               f"robot_sft demo ({args.model_backend} backend): odometry path")
     summary = {
         "model_backend": args.model_backend,
-        "adapter": args.adapter if args.model_backend == "transformers" else None,
+        "adapter": args.adapter if uses_model else None,
         "startup_seconds": round(startup, 3),
         "total_seconds": round(total, 3),
         "commands": [{**{k: v for k, v in r.to_dict().items() if k != "path"},

@@ -21,7 +21,7 @@ on load, so the export re-applies it (`permute`). Norms stay F32. The other matr
 `ensure_gguf` caches exports under ~/.cache/robot_sft/gguf/ (ROBOT_SFT_CACHE moves the
 whole robot_sft cache, ROBOT_SFT_GGUF_CACHE this folder only),
 keyed by a hash of the adapter's weight files, the source GGUF and the quantisation, and
-written atomically (temporary file + rename), so only the first start-up exports (~10 s).
+written atomically (temporary file + rename), so only the first start-up exports (~7 s).
 Needs numpy and the `gguf` package; torch/transformers/peft only when exporting.
 """
 from __future__ import annotations

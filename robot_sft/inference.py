@@ -84,6 +84,18 @@ def stream_pieces(model: CommandModel, command: str, cancel: threading.Event | N
         yield model.respond(command, cancel)
 
 
+def whole_answer(model, command: str, cancel: threading.Event | None = None) -> str:
+    """`model.stream_lines` joined: the whole answer. A truncated answer is returned as it
+    is (evaluation scores it); the node uses `stream_lines`, which raises AnswerTruncated."""
+    pieces = []
+    try:
+        for piece in model.stream_lines(command, cancel):
+            pieces.append(piece)
+    except AnswerTruncated:
+        pass
+    return "".join(pieces).strip()
+
+
 class TransformersModel:
     """A base model with the LoRA adapter merged in, greedy decoding.
 
@@ -176,15 +188,7 @@ class TransformersModel:
             raise AnswerTruncated(f"the answer reached max_new_tokens={budget} before its end")
 
     def respond(self, command: str, cancel: threading.Event | None = None) -> str:
-        """The whole answer. A truncated answer is returned as it is (evaluation scores
-        it); the node uses `stream_lines`, which raises AnswerTruncated instead."""
-        pieces = []
-        try:
-            for piece in self.stream_lines(command, cancel):
-                pieces.append(piece)
-        except AnswerTruncated:
-            pass
-        return "".join(pieces).strip()
+        return whole_answer(self, command, cancel)
 
     def _generate(self, command: str, cancel: threading.Event | None) -> tuple[str, bool]:
         import torch

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from robot_sft.fast_inference import DecodeTimes, GreedyDecoder, prompt_head
-from robot_sft.inference import AnswerTruncated, check_cancel, end_of_turn_ids
+from robot_sft.inference import AnswerTruncated, check_cancel, end_of_turn_ids, whole_answer
 
 INSTALL_HINT = ("model_backend llama_cpp needs llama-cpp-python: pip install "
                 "'llama-cpp-python==0.3.36' (or scripts/install.sh), or use "
@@ -73,6 +73,7 @@ class LlamaCppDecoder(GreedyDecoder):
         self.stop_ids = frozenset(stop_ids)
         self.n_vocab = llm.n_vocab()
         self.n_ctx = llm.n_ctx()
+        self._logits_ith = import_llama_cpp().llama_get_logits_ith
         self.head_ids = self._encode(prompt_head(tokenizer, system_prompt))
         self._head_kv = None  # truthy once the context holds the head (GreedyDecoder's flag)
         if self.head_ids:
@@ -87,9 +88,7 @@ class LlamaCppDecoder(GreedyDecoder):
         """The last evaluated token's logits (a view valid until the next eval)."""
         import numpy as np
 
-        llama_cpp = import_llama_cpp()
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        return np.ctypeslib.as_array(self._logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,))
 
     def tokens(self, command: str, max_new_tokens: int, cancel: threading.Event | None = None,
                times: DecodeTimes | None = None, logits_processor=None):
@@ -148,14 +147,14 @@ class LlamaCppModel:
     """A CommandModel on llama.cpp: `respond` / `stream_lines` as TransformersModel's."""
 
     def __init__(self, gguf_path, tokenizer, system_prompt: str, max_new_tokens: int = 128,
-                 n_threads: int = 0, n_ctx: int = DEFAULT_N_CTX):
+                 n_threads: int = 0, n_ctx: int = DEFAULT_N_CTX, flash_attn: bool = True):
         llama_cpp = import_llama_cpp()
         self.gguf_path = Path(gguf_path)
         # n_threads 0: llama-cpp-python's defaults (half the logical CPUs per token, all of
-        # them for a prompt).
+        # them for a prompt). flash_attn: ~10 % less time per token on the CPU (measured).
         self.llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx,
                                    n_threads=n_threads or None, n_threads_batch=n_threads or None,
-                                   logits_all=False, verbose=False)
+                                   flash_attn=flash_attn, logits_all=False, verbose=False)
         if len(tokenizer) > self.llm.n_vocab():
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, {self.gguf_path.name} "
                              f"only {self.llm.n_vocab()}")
@@ -172,7 +171,7 @@ class LlamaCppModel:
         # on half torn-down modules.
         self._finalizer = weakref.finalize(self, self.llm.close)
         self.description = (f"llama.cpp ({self.gguf_path.name}, {self.llm.n_threads} "
-                            f"thread(s) per token)")
+                            f"thread(s) per token, {self.llm.n_threads_batch} per prompt)")
 
     @classmethod
     def from_adapter(cls, adapter_dir, base_model: str | None = None, max_new_tokens: int = 128,
@@ -224,14 +223,7 @@ class LlamaCppModel:
             raise AnswerTruncated(f"the answer reached max_new_tokens={budget} before its end")
 
     def respond(self, command: str, cancel: threading.Event | None = None) -> str:
-        """The whole answer (a truncated one as it is, like TransformersModel.respond)."""
-        pieces = []
-        try:
-            for piece in self.stream_lines(command, cancel):
-                pieces.append(piece)
-        except AnswerTruncated:
-            pass
-        return "".join(pieces).strip()
+        return whole_answer(self, command, cancel)
 
     def close(self) -> None:
         """Free llama.cpp's model and context now (the model is unusable afterwards)."""

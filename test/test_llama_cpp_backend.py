@@ -306,3 +306,17 @@ def test_the_node_runs_the_llama_cpp_backend_from_its_parameters(lora_adapter, g
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_evaluate_runs_the_llama_cpp_backend(lora_adapter, gguf_dir, tmp_path, monkeypatch):
+    import json
+
+    from training.evaluate import main
+
+    monkeypatch.setenv("ROBOT_SFT_GGUF_CACHE", str(gguf_dir))
+    assert main(["--adapter", str(lora_adapter), "--sets", "handwritten", "--limit", "3",
+                 "--latency-samples", "1", "--max-new-tokens", "8", "--threads", "1",
+                 "--backend", "llama_cpp", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["backend"] == "llama_cpp" and report["sets"] == {"handwritten": 3}
+    assert report["variants"]["sft"]["handwritten"]["median_latency_ms"] > 0

@@ -276,7 +276,7 @@ def write_report(report: Report, out_dir) -> dict[str, Path]:
 def summary_text(report: Report) -> str:
     wp = percentiles(report.word_lengths)
     lines = [report.load_summary,
-             f"instruction words: " + ", ".join(f"p{p} {v}" for p, v in wp.items()),
+             "instruction words: " + ", ".join(f"p{p} {v}" for p, v in wp.items()),
              f"lengths: {report.token_note}",
              "leading verbs: " + ", ".join(f"{v} {n}" for v, n in report.leading_verbs.most_common(8)),
              "flags: " + (", ".join(f"{f} {len(h)}" for f, h in report.flags.items()) or "none")]
