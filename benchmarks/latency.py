@@ -278,7 +278,6 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
                        f"GGUF {'cached' if cached else 'exported'}")
     from robot_sft.inference import TransformersModel
 
-    quantize = "none" if quantize == "auto" else quantize
     return (TransformersModel.from_adapter(adapter, device="cpu", quantize=quantize),
             f"transformers, cached base, merge{', int8' if quantize == 'int8' else ''}")
 

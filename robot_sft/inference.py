@@ -273,5 +273,5 @@ def load_command_model(config, log=None) -> CommandModel:
                                           constrained=constrained, places=places, log=log)
     return TransformersModel.from_adapter(config.adapter, config.base_model or None,
                                           config.device, config.max_new_tokens,
-                                          quantize="none" if quantize == "auto" else quantize,
-                                          constrained=constrained, places=places)
+                                          quantize=quantize, constrained=constrained,
+                                          places=places)

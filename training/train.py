@@ -70,6 +70,10 @@ def resolve_dtype(config: TrainConfig, device: str) -> str:
     return default_dtype(device) if config.dtype == "auto" else config.dtype
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def usable_processes(config: TrainConfig) -> int:
     """How many data-parallel processes this machine can run: num_processes capped by the
     GPUs (CUDA) or the cores (CPU: each process gets one core or more)."""
@@ -121,10 +125,6 @@ def launch_data_parallel(config: TrainConfig, processes: int, argv: list[str]) -
     except ChildFailedError:
         return 1  # each worker has printed its one-line error
     return 0
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def set_threads(config: TrainConfig) -> int:
