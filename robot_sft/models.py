@@ -112,8 +112,9 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
-def load_model(name_or_path: str, dtype=None, device: str = "cpu"):
-    """A causal LM in `dtype` (default: fp32 on CPU, bf16 on CUDA) on `device`."""
+def load_model(name_or_path: str, dtype=None, device: str = "cpu", attn_implementation: str | None = None):
+    """A causal LM in `dtype` (default: fp32 on CPU, bf16 on CUDA) on `device`, with
+    transformers' default attention unless `attn_implementation` names one."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -122,7 +123,8 @@ def load_model(name_or_path: str, dtype=None, device: str = "cpu"):
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=dtype)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=dtype, **extra)
     except OSError as exc:
         raise _download_error(name_or_path, exc) from exc
     return model.to(device)

@@ -128,6 +128,47 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients(monkeypatch):
         torch.testing.assert_close(compact, full, rtol=1e-4, atol=1e-6)
 
 
+def test_bf16_lm_head_gradient_on_cpu_matches_the_upcast_path(monkeypatch):
+    """bf16_lm_head_gradient_on_cpu() changes speed, not results (beyond bf16 rounding)."""
+    import torch
+    import trl.kernels.chunked_logprob as kernel
+    import trl.trainer.utils as trl_utils
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from training.train import bf16_lm_head_gradient_on_cpu
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=301, hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2)).to(torch.bfloat16)
+    model.model.embed_tokens.weight.requires_grad_(False)
+    trl_utils.add_fused_lm_head(model)
+    monkeypatch.setattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", 128)  # 3 vocabulary chunks
+    ids = torch.randint(0, 301, (3, 12))
+    labels = ids.clone()
+    labels[:, :6] = -100
+    calls = []
+
+    def loss_and_grads():
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=labels, fused_lm_head=True).loss
+        loss.backward()
+        return loss.detach(), [p.grad.float() for p in model.parameters() if p.grad is not None]
+
+    upcast_loss, upcast_grads = loss_and_grads()
+    monkeypatch.setattr(kernel, "_addmm_fp32", kernel._addmm_fp32)  # restored after the test
+    bf16_lm_head_gradient_on_cpu()
+    patched = kernel._addmm_fp32
+    monkeypatch.setattr(kernel, "_addmm_fp32", lambda *args: (calls.append(1), patched(*args)))
+    bf16_loss, bf16_grads = loss_and_grads()
+    assert calls, "the backward did not go through the patched GEMM"
+    torch.testing.assert_close(bf16_loss, upcast_loss)
+    assert len(bf16_grads) == len(upcast_grads) > 0
+    for bf16, upcast in zip(bf16_grads, upcast_grads):
+        torch.testing.assert_close(bf16, upcast, rtol=3e-2, atol=1e-3)
+
+
 @pytest.mark.parametrize("problem, extra, words", [
     ("missing data file", ["--data", "{tmp}/nope.jsonl"], ["nope.jsonl", "does not exist"]),
     ("empty data file", ["--data", "{tmp}/empty.jsonl"], ["empty.jsonl", "empty"]),

@@ -64,10 +64,26 @@ def resolve_device(config: TrainConfig) -> str:
     return config.device
 
 
-def resolve_dtype(config: TrainConfig, device: str) -> str:
+def resolve_dtype(config: TrainConfig, device: str, threads: int) -> str:
+    """The configured dtype; for "auto": bf16 on CUDA, and on a CPU whichever of bf16
+    autocast and fp32 a one-second probe on `threads` threads measures faster."""
     from robot_sft.models import default_dtype
+    from training.cpu_dtype import choose_cpu_dtype, measure_bf16_speedup
 
-    return default_dtype(device) if config.dtype == "auto" else config.dtype
+    if config.dtype != "auto":
+        return config.dtype
+    if device != "cpu":
+        return default_dtype(device)
+    speedup = measure_bf16_speedup(threads)
+    dtype = choose_cpu_dtype(speedup)
+    say(f"dtype auto: bf16 autocast measured {speedup:.1f}x fp32 on this CPU -> {dtype}")
+    return dtype
+
+
+def resolve_attention(config: TrainConfig, device: str, dtype: str) -> str:
+    if config.attn_implementation != "auto":
+        return config.attn_implementation
+    return "eager" if device == "cpu" and dtype == "bfloat16" else "sdpa"
 
 
 def usable_cores() -> int:
@@ -116,11 +132,13 @@ def launch_data_parallel(config: TrainConfig, processes: int, argv: list[str]) -
 
     prepare_output_dir(config)
     resolve_model_path(config.model)
+    threads = config.num_threads or max(1, usable_cores() // processes)
+    dtype = resolve_dtype(config, resolve_device(config), threads)  # once: every rank the same
     say(f"starting {processes} data-parallel processes (torchrun --standalone)")
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // processes)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         torchrun(["--standalone", "--nproc_per_node", str(processes), "-m", "training.train",
-                  *argv, "--num_processes", str(processes),
+                  *argv, "--num_processes", str(processes), "--dtype", dtype,
                   "--gradient_accumulation_steps", str(config.gradient_accumulation_steps)])
     except ChildFailedError:
         return 1  # each worker has printed its one-line error
@@ -405,10 +423,12 @@ def build_run(config: TrainConfig) -> Run:
     from training.chat_templates import apply_chat_template_choice
 
     device = resolve_device(config)
-    dtype = resolve_dtype(config, device)
     threads = set_threads(config)
+    dtype = resolve_dtype(config, device, threads)
+    attention = resolve_attention(config, device, dtype)
     world_size = world()[1]
-    say(f"robot_sft training: model {config.model} on {device} ({dtype}, {threads} CPU threads"
+    say(f"robot_sft training: model {config.model} on {device} ({dtype}, {attention} attention, "
+        f"{threads} CPU threads"
         f"{f' x {world_size} processes' if world_size > 1 else ''}) -> {config.output_dir}")
     # Cheap checks first: a bad path or data file fails in a second, not after model loading.
     output_dir, resume_from = prepare_output_dir(config)
@@ -421,10 +441,13 @@ def build_run(config: TrainConfig) -> Run:
 
     from trl import SFTTrainer  # heavy: only once the inputs are known to be good
 
-    model = load_model(config.model, dtype=dtype, device="cpu")  # Trainer moves it to its device
+    # device="cpu": the Trainer moves it to its device
+    model = load_model(config.model, dtype=dtype, device="cpu", attn_implementation=attention)
     say(f"loaded {config.model} in {time.perf_counter() - started:.1f} s")
     if config.assistant_only_loss:
         project_labelled_positions_only()
+    if device == "cpu" and dtype == "bfloat16":
+        bf16_lm_head_gradient_on_cpu()
     trainer = SFTTrainer(model=model, args=sft_config(config, output_dir, device, dtype),
                          train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora_config(config, model.config.num_hidden_layers))
@@ -454,6 +477,34 @@ def project_labelled_positions_only() -> None:
 
         compact_everywhere.robot_sft = True
         trl_utils._use_triton = compact_everywhere
+
+
+def bf16_lm_head_gradient_on_cpu() -> None:
+    """Let the LM head's backward GEMM run in bf16 on a CPU.
+
+    TRL's chunked log-prob kernel sums the hidden-state gradient over vocabulary chunks
+    with `_addmm_fp32`, which on CUDA is a bf16 GEMM with an fp32 output and elsewhere
+    upcasts both operands (the 49152 x 576 head included) and runs an fp32 GEMM: on an
+    AVX512-BF16 CPU that was ~12 % of a bf16 step. Here the GEMM runs in bf16 (fp32
+    accumulation inside oneDNN) and each chunk's product is added to the fp32 sum: one
+    rounding per chunk (two for SmolLM2's vocabulary), as plain autocast rounds the whole
+    product once. test_train.py checks the gradients against the upcast path.
+    """
+    import torch
+    import trl.kernels.chunked_logprob as kernel
+
+    upcast = kernel._addmm_fp32
+    if getattr(upcast, "robot_sft", False):
+        return
+
+    def addmm_fp32(acc, a, b) -> None:
+        if acc.device.type == "cpu" and a.dtype == b.dtype == torch.bfloat16:
+            acc.add_(torch.mm(a, b))
+        else:
+            upcast(acc, a, b)
+
+    addmm_fp32.robot_sft = True
+    kernel._addmm_fp32 = addmm_fp32
 
 
 def base_model_id(name: str) -> str:
