@@ -10,11 +10,16 @@ Each recipe trains in its own child process (same process tree; separate peak RS
             q/k/v/o), batch 4 x grad-accum 4, lr 2e-4 cosine, loss on ALL tokens, max length
             512, random order, TRL's dynamic padding to the longest row of a batch; fp32 on CPU
             (the tutorial's fp16 autocast needs a GPU).
-  project   training/configs/embedded.yaml: the default `python -m training.train` recipe.
+  project   training/configs/embedded.yaml: the default `python -m training.train` recipe, dtype
+            included (`auto`: bf16 autocast where a probe measures it faster, see
+            training/cpu_dtype.py), in one process (the default's 2 x 1-thread data-parallel
+            processes train as fast as 1 x 2 threads in bf16, measured).
+  tutorial-bf16, project-fp32   the same recipes with the other dtype: which part of the gain
+            is the dtype, which the recipe (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
 
 Printed per recipe: non-pad tokens/s, examples/s, seconds per optimizer step, peak RSS and
-achieved GFLOP/s (analytic model FLOPs of the work done, see `step_flops`) against an fp32
-matmul peak measured here on the same number of threads; then the speed ratio.
+achieved GFLOP/s (analytic model FLOPs of the work done, see `step_flops`) against a matmul
+peak in the recipe's dtype measured here on the same number of threads; then the speed ratios.
 Warm-up steps are excluded from the timings. Model loading and tokenisation are not timed.
 """
 from __future__ import annotations
@@ -32,16 +37,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RECIPES = {"tutorial": ROOT / "training/configs/tutorial.yaml",
-           "project": ROOT / "training/configs/embedded.yaml"}
+TUTORIAL, PROJECT = ROOT / "training/configs/tutorial.yaml", ROOT / "training/configs/embedded.yaml"
+# name -> (YAML, overrides). The variants split the project's gain into the dtype (chosen by
+# measuring the host: bf16 autocast + eager attention where it wins) and the rest of the recipe.
+RECIPES = {
+    "tutorial": (TUTORIAL, []),
+    "project": (PROJECT, []),
+    "tutorial-bf16": (TUTORIAL, ["--dtype", "bfloat16", "--attn_implementation", "eager"]),
+    "project-fp32": (PROJECT, ["--dtype", "float32", "--attn_implementation", "sdpa"]),
+}
 
 
-def matmul_peak_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
-    """Best fp32 GEMM rate on `threads` threads (square matrices), in GFLOP/s."""
+def matmul_peak_gflops(threads: int, dtype: str = "float32", size: int = 1024, repeats: int = 10) -> float:
+    """Best GEMM rate in `dtype` on `threads` threads (square matrices), in GFLOP/s."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -119,7 +131,8 @@ def run_recipe(recipe: str, steps: int, warmup: int, threads: int, smoke: bool) 
     from training.train import build_run
 
     out = tempfile.mkdtemp(prefix=f"throughput-{recipe}-")
-    argv = ["--config", str(RECIPES[recipe]), "--max_steps", str(warmup + steps),
+    config_file, overrides = RECIPES[recipe]
+    argv = ["--config", str(config_file), *overrides, "--max_steps", str(warmup + steps),
             "--output_dir", out, "--save_steps", "100000", "--num_threads", str(threads),
             "--logging_steps", "1000", "--eval_samples", "-1"]
     if smoke:
@@ -148,7 +161,7 @@ def run_recipe(recipe: str, steps: int, warmup: int, threads: int, smoke: bool) 
             "s_per_step": seconds / len(timed), "padding_share": 1 - real_tokens / padded_tokens,
             "gflops": flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
             "batch": f"{config.per_device_train_batch_size}x{accum}",
-            "threads": run.threads}
+            "threads": run.threads, "dtype": run.dtype}
 
 
 def lora_layers(model) -> list[int]:
@@ -179,19 +192,24 @@ def smoke_model() -> Path:
     return root / "base"
 
 
-def report(results: list[dict], peak: float) -> str:
-    lines = [f"fp32 matmul peak on {results[0]['threads']} thread(s): {peak:.0f} GFLOP/s",
-             f"{'recipe':<10}{'batch':>7}{'tok/s':>9}{'ex/s':>8}{'s/step':>8}{'pad':>6}"
+def report(results: list[dict], peaks: dict[str, float]) -> str:
+    lines = [f"matmul peak on {results[0]['threads']} thread(s): "
+             + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in peaks.items())
+             + " (a recipe's 'of peak' is against its dtype's)",
+             f"{'recipe':<14}{'dtype':>9}{'batch':>7}{'tok/s':>9}{'ex/s':>8}{'s/step':>8}{'pad':>6}"
              f"{'GFLOP/s':>9}{'of peak':>9}{'RSS MB':>8}"]
     for r in results:
-        lines.append(f"{r['recipe']:<10}{r['batch']:>7}{r['tokens_per_s']:>9.0f}{r['examples_per_s']:>8.1f}"
+        lines.append(f"{r['recipe']:<14}{r['dtype']:>9}{r['batch']:>7}{r['tokens_per_s']:>9.0f}"
+                     f"{r['examples_per_s']:>8.1f}"
                      f"{r['s_per_step']:>8.2f}{r['padding_share']:>6.0%}{r['gflops']:>9.1f}"
-                     f"{r['gflops'] / peak:>9.0%}{r['peak_rss_mb']:>8.0f}")
+                     f"{r['gflops'] / peaks[r['dtype']]:>9.0%}{r['peak_rss_mb']:>8.0f}")
     by_name = {r["recipe"]: r for r in results}
-    if {"tutorial", "project"} <= set(by_name):
-        t, p = by_name["tutorial"], by_name["project"]
-        lines.append(f"project / tutorial: {p['tokens_per_s'] / t['tokens_per_s']:.2f}x non-pad tokens/s, "
-                     f"{p['examples_per_s'] / t['examples_per_s']:.2f}x examples/s")
+    if "tutorial" in by_name:
+        t = by_name["tutorial"]
+        for p in results:
+            if p is not t:
+                lines.append(f"{p['recipe']} / tutorial: {p['tokens_per_s'] / t['tokens_per_s']:.2f}x "
+                             f"non-pad tokens/s, {p['examples_per_s'] / t['examples_per_s']:.2f}x examples/s")
     return "\n".join(lines)
 
 
@@ -200,7 +218,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="timed optimizer steps per recipe")
     parser.add_argument("--warmup", type=int, default=2, help="untimed optimizer steps first")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
-    parser.add_argument("--recipes", default="tutorial,project")
+    parser.add_argument("--recipes", default="tutorial,project",
+                        help=f"comma-separated, from: {', '.join(RECIPES)}")
     parser.add_argument("--smoke", action="store_true", help="tiny random model, 2+2 steps")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -212,9 +231,14 @@ def main(argv=None) -> int:
         result = run_recipe(args.worker, args.steps, args.warmup, threads, args.smoke)
         print(json.dumps(result))
         return 0
-    peak = matmul_peak_gflops(threads)
+    recipes = args.recipes.split(",")
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        print(f"error: unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}",
+              file=sys.stderr)
+        return 2
     results = []
-    for recipe in args.recipes.split(","):
+    for recipe in recipes:
         command = [sys.executable, __file__, "--worker", recipe, "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--threads", str(threads)]
         command += ["--smoke"] if args.smoke else []
@@ -224,9 +248,10 @@ def main(argv=None) -> int:
             print(f"error: recipe {recipe} failed (exit {done.returncode})", file=sys.stderr)
             return 1
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(report(results, peak))
+    peaks = {dtype: matmul_peak_gflops(threads, dtype) for dtype in sorted({r["dtype"] for r in results})}
+    print(report(results, peaks))
     if args.json:
-        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peak, "results": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peaks, "results": results}, indent=2))
     return 0
 
 

@@ -46,6 +46,8 @@ def test_tutorial_yaml_is_the_tutorials_recipe():
     assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (4, 4)
     assert (config.learning_rate, config.lr_scheduler_type, config.max_length) == (2e-4, "cosine", 512)
     assert not config.assistant_only_loss
+    # pinned, not measured: the tutorial's precision class on a CPU (see tutorial.yaml)
+    assert (config.dtype, config.attn_implementation) == ("float32", "sdpa")
 
 
 def test_command_line_beats_yaml_beats_defaults(tmp_path):
@@ -88,6 +90,7 @@ def test_lists_from_yaml_and_command_line(tmp_path):
     (["--learning_rate", "fast"], ["learning_rate", "number"]),
     (["--resume", "maybe"], ["resume", "true or false"]),
     (["--dtype", "fp8"], ["dtype", "float32"]),
+    (["--attn_implementation", "flash"], ["attn_implementation", "eager", "sdpa"]),
     (["--device", "tpu"], ["device", "cpu"]),
     (["--lr_scheduler_type", "zigzag"], ["lr_scheduler_type", "cosine"]),
     (["--lora_r", "0"], ["lora_r", "positive"]),
