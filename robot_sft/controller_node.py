@@ -305,7 +305,9 @@ class ControllerNode(Node):
             self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
             return
         except AnswerTruncated as exc:
-            self._reject(job, f"Not moving: {exc} (raise max_new_tokens for longer sequences).")
+            text = f"Not moving: {exc} (raise max_new_tokens for longer sequences)."
+            # streamed lines may have started: then say "Stopped: ... after N had started"
+            self._reject(job, stream.fail(text).text if stream is not None else text)
             return
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")

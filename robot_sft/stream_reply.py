@@ -70,6 +70,11 @@ class StreamingReply:
         self.started += new
         return reply, new
 
+    def fail(self, text: str) -> Reply:
+        """The reply when the answer ends badly from outside (e.g. the token budget ran
+        out): `text` ("Not moving: ..."), saying what had already been started."""
+        return self._failure(Reply(text, ok=False))
+
     def _failure(self, reply: Reply) -> Reply:
         """The reply of an answer that fails, saying what had already been started."""
         if not self.started:

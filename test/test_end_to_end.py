@@ -2,7 +2,8 @@
 it in the controller node, drive the simulator. After two steps the model's words
 may be anything: the test checks the pipeline, not the answer. Whatever the model
 says, either it parses and the motion announced on /response is what the base does,
-or /response says why not and nothing moves.
+or /response says why not and nothing moves, or lines already streamed into motion
+and /response says the robot was stopped after them.
 """
 import math
 import subprocess
@@ -47,6 +48,8 @@ def test_trained_adapter_drives_the_simulator(adapter):
     moved = math.hypot(x1 - x0, y1 - y0) > 1e-3 or abs(math.remainder(yaw1 - yaw0, 2 * math.pi)) > 1e-3
     if MOTION_ANNOUNCEMENT in result.response:
         assert result.moved and moved, result
+    elif result.response.startswith("Stopped:"):  # streamed lines started, then the answer failed
+        assert "had started" in result.response, result
     else:
         assert not result.moved and not moved, result
         if result.response.startswith("Not moving"):  # a clear reason, e.g. a parse error

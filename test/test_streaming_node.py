@@ -60,6 +60,19 @@ def test_a_failing_later_line_fails_the_answer_and_names_what_started(pieces, me
     assert "Stopped after 1 of the planned motion segment(s) had started." in failed.text
 
 
+@pytest.mark.parametrize("pieces, prefix", [
+    ([], "Not moving: the answer reached"),                        # nothing started
+    (["Move forward 1 m.\n"], "Stopped: the answer reached"),     # one line running
+])
+def test_an_answer_ended_from_outside_names_what_started(pieces, prefix):
+    stream = StreamingReply(LIMITS, {}, "", "")
+    for piece in pieces:
+        stream.add(piece)
+    reply = stream.fail("Not moving: the answer reached max_new_tokens=24 before its end.")
+    assert not reply.ok and reply.text.startswith(prefix)
+    assert ("had started" in reply.text) == bool(pieces)
+
+
 def test_a_failing_first_line_reads_like_the_whole_answer_path():
     stream = StreamingReply(LIMITS, {}, "", "")
     failed = stream.add("Fly to the moon.\n").failed
@@ -201,7 +214,11 @@ def test_an_answer_cut_by_the_token_budget_moves_nothing_more(rig_factory, strea
     rig = rig_factory(model=model, stream_actions=stream_actions)
     rig.send("drive a square with 2 m sides")
     response = rig.wait_response(timeout=5.0)
-    assert response.startswith("Not moving: the answer reached max_new_tokens")
+    if stream_actions:  # the first line had started: the reply says so, not "Not moving"
+        assert response.startswith("Stopped: the answer reached max_new_tokens")
+        assert "Stopped after 2 of the planned motion segment(s) had started." in response
+    else:
+        assert response.startswith("Not moving: the answer reached max_new_tokens")
     done = time.perf_counter()
     time.sleep(0.3)
     assert all(t[0] <= done for t in rig.moving())  # nothing moves after the verdict

@@ -62,7 +62,10 @@ def test_a_few_steps_write_a_loadable_adapter_dir(tiny_base, tmp_path, capsys):
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "library_name: peft" in card and "base_model:" in card
     printed = capsys.readouterr().out
-    assert "on cpu (float32" in printed and "held-out (4 rows)" in printed
+    # dtype auto on a CPU: measured, said, and recorded
+    assert "dtype auto: bf16 autocast measured" in printed and "held-out (4 rows)" in printed
+    assert f"on cpu ({metadata.metrics['dtype']}," in printed
+    assert metadata.metrics["dtype"] in ("float32", "bfloat16")
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
