@@ -305,14 +305,14 @@ class ControllerNode(Node):
             self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
             return
         except AnswerTruncated as exc:
-            text = f"Not moving: {exc} (raise max_new_tokens for longer sequences)."
-            # streamed lines may have started: then say "Stopped: ... after N had started"
-            self._reject(job, stream.fail(text).text if stream is not None else text)
+            self._reject(job, self._failure_text(
+                stream, f"Not moving: {exc} (raise max_new_tokens for longer sequences)."))
             return
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")
             self.get_logger().error(f"model failed on {job.command[:60]!r}: {exc!r}")
-            self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
+            self._say(self._failure_text(
+                stream, f"Not moving: the model failed ({type(exc).__name__}: {exc})."))
             return
         finally:
             answer.close()  # ends a generation abandoned part-way
@@ -342,6 +342,12 @@ class ControllerNode(Node):
         self._send_twist(zero)
         if not reply.ok:
             self.get_logger().warning(reply.text.splitlines()[-1])
+
+    @staticmethod
+    def _failure_text(stream: StreamingReply | None, text: str) -> str:
+        """`text` ("Not moving: ..."), or, when streamed lines had already started motion,
+        "Stopped: ... after N had started"."""
+        return stream.fail(text).text if stream is not None else text
 
     def _reject(self, job: Job, text: str) -> None:
         """Stop whatever `job` already started (streamed lines) and say why."""

@@ -207,6 +207,26 @@ class TruncatedStreamModel(PacedStreamModel):
         raise AnswerTruncated("the answer reached max_new_tokens=12 before its end")
 
 
+class FailingStreamModel(PacedStreamModel):
+    """Streams its lines, then the model itself fails."""
+
+    def stream_lines(self, command, cancel=None):
+        yield from super().stream_lines(command, cancel)
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_model_error_after_a_streamed_line_stops_and_names_what_started(rig_factory):
+    model = FailingStreamModel(["Move forward 2 m.\n"], delay=0.3)
+    rig = rig_factory(model=model)
+    rig.send("go")
+    response = rig.wait_response(timeout=5.0)
+    assert response.startswith("Stopped: the model failed (RuntimeError: CUDA out of memory)")
+    assert "Stopped after 1 of the planned motion segment(s) had started." in response
+    time.sleep(0.3)
+    assert rig.twists == [] or rig.twists[-1][1:] == (0.0, 0.0)
+    assert not rig.node._motion.active
+
+
 @pytest.mark.parametrize("stream_actions", [True, False])
 def test_an_answer_cut_by_the_token_budget_moves_nothing_more(rig_factory, stream_actions):
     """Half a square is not a square: a truncated answer stops the robot and says why."""
