@@ -132,7 +132,7 @@ def launch_data_parallel(config: TrainConfig, processes: int, argv: list[str]) -
 
     prepare_output_dir(config)
     resolve_model_path(config.model)
-    threads = config.num_threads or max(1, usable_cores() // processes)
+    threads = threads_per_process(config, processes)
     dtype = resolve_dtype(config, resolve_device(config), threads)  # once: every rank the same
     say(f"starting {processes} data-parallel processes (torchrun --standalone)")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -150,13 +150,14 @@ def set_threads(config: TrainConfig) -> int:
     among the processes of this node (2 DDP processes on 2 cores -> 1 each)."""
     import torch
 
-    if config.num_threads > 0:
-        threads = config.num_threads
-    else:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        threads = max(1, usable_cores() // local_world)
+    threads = threads_per_process(config, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     torch.set_num_threads(threads)
     return threads
+
+
+def threads_per_process(config: TrainConfig, processes: int) -> int:
+    """The configured num_threads, else this machine's cores shared among `processes`."""
+    return config.num_threads if config.num_threads > 0 else max(1, usable_cores() // processes)
 
 
 # ------------------------------------------------------------------------------------------
