@@ -143,9 +143,14 @@ class Probe(Node):
         with self._lock:
             self.responses.append((time.monotonic(), msg.data))
 
-    def _on_twist(self, msg: Twist) -> None:
+    def _on_twist(self, msg: Twist, info) -> None:  # info: rclpy MessageInfo
+        # When the Twist crossed DDS (its receive time), not when this process got round
+        # to the callback: the probe measures the controller, not its own scheduling.
+        now, wall_ns = time.monotonic(), time.time_ns()
+        received_ns = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+        delay = (wall_ns - received_ns) * 1e-9 if received_ns > 0 else 0.0
         with self._lock:
-            self.twists.append((time.monotonic(), msg.linear.x, msg.angular.z))
+            self.twists.append((now - min(max(delay, 0.0), 1.0), msg.linear.x, msg.angular.z))
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
