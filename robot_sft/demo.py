@@ -195,9 +195,6 @@ def run_demo(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from robot_sft.sim_session import pin_to_one_cpu
-
-    pin_to_one_cpu()  # all nodes share this process: see sim_session.pin_to_one_cpu
     from robot_sft.adapter import AdapterError
     from robot_sft.models import ModelLoadError
 

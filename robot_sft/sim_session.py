@@ -3,7 +3,7 @@
 `SimSession` starts `SimNode`, optionally `ControllerNode`, and a `Probe` node in a
 private rclpy context (own domain id, own namespace, so nothing leaks onto a real
 robot's /cmd_vel), each node spun by its own executor in a background thread (the
-controller's a MultiThreadedExecutor, as in its main()).
+controller's from `controller_node.make_executor`, as in its main()).
 `SimSession.send(command)` publishes a /command and waits until the answer is in
 and the motion is over, then returns what happened, seen from outside the
 controller: the /response text, the /cmd_vel segments actually published, and
@@ -16,7 +16,6 @@ the odometry.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -221,7 +220,7 @@ class SimSession:
             self.sim = SimNode(parameter_overrides=_overrides(sim_params), **common)
             self.nodes.append(self.sim)
             if with_controller:
-                from robot_sft.controller_node import ControllerNode
+                from robot_sft.controller_node import ControllerNode, make_executor
 
                 self.controller = ControllerNode(
                     model=model, parameter_overrides=_overrides(controller_params), **common)
@@ -232,11 +231,10 @@ class SimSession:
             # its own process: with one shared executor, 200 callbacks/s queue behind
             # each other and the odometry-closed moves overshoot on a busy machine
             # (measured: 1 m moves 0.9 % -> 0.5 % median, worst 3.1 % -> 1.6 % at load 5
-            # on 2 cores). The controller keeps a MultiThreadedExecutor, as in its main().
+            # on 2 cores). The controller gets its own kind, as in its main().
             for node in self.nodes:
-                executor = (MultiThreadedExecutor(num_threads=2, context=self.context)
-                            if node is self.controller else
-                            SingleThreadedExecutor(context=self.context))
+                executor = (make_executor(context=self.context) if node is self.controller
+                            else SingleThreadedExecutor(context=self.context))
                 executor.add_node(node)
                 spinner = threading.Thread(target=self._spin, args=(executor,), daemon=True,
                                            name=f"spin-{node.get_name()}")
@@ -300,20 +298,3 @@ class SimSession:
         self.nodes = []
         rclpy.try_shutdown(context=self.context)
 
-
-def pin_to_one_cpu() -> set[int] | None:
-    """Keep this process (and the processes it starts) on one CPU; return the old set.
-
-    Several nodes in ONE process (simulator, controller, probe) keep ~10 threads that
-    hand work to each other every few milliseconds. On some virtual machines (seen on
-    2-vCPU cloud VMs whose idle vCPUs halt without polling) a thread woken on the other,
-    idle vCPU starts 0.5-2 s late, the controller's motion loop misses its publish period
-    and aborts the move (safely, but the demo and in-process tests then fail). On one CPU
-    every wake-up is a plain thread switch. Real deployments run each node as its own
-    process (ros2 launch) and do not need this."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    old = os.sched_getaffinity(0)
-    if len(old) > 1:
-        os.sched_setaffinity(0, {min(old)})
-    return old

@@ -21,14 +21,17 @@ rclpy = pytest.importorskip("rclpy")
 from geometry_msgs.msg import PoseStamped, Twist  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.exceptions import ParameterException  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import BatteryState, LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.commands import is_stop_command, sanitise_command  # noqa: E402
-from robot_sft.controller_node import WARM_UP_COMMAND, ControllerNode, Job, warm_up  # noqa: E402
+from robot_sft.controller_node import (  # noqa: E402
+    WARM_UP_COMMAND, ControllerNode, Job, make_executor, warm_up,
+)
 from robot_sft.inference import FixedResponseModel, GenerationCancelled  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -103,11 +106,13 @@ class Rig:
         if fake_odometry_scale is not None:
             self.scale = fake_odometry_scale
             self.probe.create_timer(0.01, self._integrate_odometry)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.probe)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        # Each node its own executor and thread, as if in its own process; the
+        # controller's as in its main().
+        self.executors = [make_executor(context=self.context),
+                          SingleThreadedExecutor(context=self.context)]
+        for executor, node in zip(self.executors, (self.node, self.probe)):
+            executor.add_node(node)
+            threading.Thread(target=executor.spin, daemon=True).start()
         assert wait_for(lambda: self.command_pub.get_subscription_count() > 0
                         and self.node.cmd_vel_pub.get_subscription_count() > 0
                         and self.node.response_pub.get_subscription_count() > 0, 10.0)
@@ -148,7 +153,8 @@ class Rig:
         return found[0][0]
 
     def close(self):
-        self.executor.shutdown(timeout_sec=2.0)
+        for executor in self.executors:
+            executor.shutdown(timeout_sec=2.0)
         self.node.destroy_node()
         self.probe.destroy_node()
         rclpy.try_shutdown(context=self.context)
@@ -347,7 +353,8 @@ def test_transformers_backend_from_parameters(rig_factory, tmp_path):
 
 
 def test_parameters_are_validated(rig_factory):
-    with pytest.raises(ValueError, match="max_linear_speed"):
+    # Below the declared range (rclpy refuses it) or invalid by make_config.
+    with pytest.raises((ValueError, ParameterException), match="max_linear_speed"):
         rig_factory(max_linear_speed=-1.0)
     rig = rig_factory()
     result = rig.node.set_parameters([Parameter("max_linear_speed", value=0.0)])[0]
@@ -417,7 +424,7 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
     probe.create_subscription(Twist, "cmd_vel", lambda m: twists.append((m.linear.x, m.angular.z)), 100)
     probe.create_subscription(String, "response", lambda m: ready.set(), 10)
     pub = probe.create_publisher(String, "command", 10)
-    executor = MultiThreadedExecutor(context=context)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(probe)
     threading.Thread(target=executor.spin, daemon=True).start()
     started = time.perf_counter()
