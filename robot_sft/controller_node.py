@@ -133,9 +133,9 @@ class ControllerNode(Node):
         problem = renice_other_threads(self._nice)
         if problem:
             self._nice = 0
-            self.get_logger().warning(
-                f"control_nice {cfg.control_nice}: cannot raise the priority of the stop and "
-                f"motion path ({problem}); running at normal priority")
+            self.get_logger().info(
+                f"control_nice {cfg.control_nice} not applied ({problem}): the stop and motion "
+                f"path run at normal priority (grant CAP_SYS_NICE, or control_nice:=0)")
         if model is None and cfg.num_threads > 0:
             import torch  # the node is this process's entry point: set before loading/merging
 

@@ -43,16 +43,16 @@ class Param:
 
 def unknown_parameter_error(name: str, known) -> str:
     """One line naming an unknown parameter and the closest known one."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.0)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else " (no known parameter is close)"
     return f"unknown parameter {name!r}{hint}"
 
 
 def check_unknown(given, params, also_accepted=()) -> None:
     """ValueError for the first given name that neither `params` nor `also_accepted`
     (another node's names, in a params file both nodes share) declares."""
-    known = {p.name for p in params}
-    unknown = sorted(set(given) - known - set(also_accepted))
+    known = {p.name for p in params} | set(also_accepted)
+    unknown = sorted(set(given) - known)
     if unknown:
         raise ValueError(unknown_parameter_error(unknown[0], known))
 
