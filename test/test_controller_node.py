@@ -507,3 +507,80 @@ def test_bad_parameters_exit_with_a_clear_message():
     assert proc.returncode == 2
     assert "invalid parameters" in proc.stdout + proc.stderr
     assert "max_linear_speed" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- hardening (issue 16)
+
+def test_a_callback_that_raises_stops_the_robot_and_the_node_goes_on(rig_factory, monkeypatch):
+    """A subscription callback that raises used to leave the executor's spin and end
+    the process (no zero): now it logs, publishes zero and keeps serving."""
+    def broken(self, msg):
+        raise RuntimeError("scan driver sent garbage")
+    monkeypatch.setattr(ControllerNode, "_on_scan", broken)
+    rig = rig_factory()
+    rig.send("Move forward 5 m.")
+    assert wait_for(lambda: rig.moving(), 3.0)
+    since = time.perf_counter()
+    rig.scan_pub.publish(LaserScan())
+    rig.wait_stopped_after(since)
+    rig.send("Move forward 1 cm.")
+    assert wait_for(lambda: [t for t in rig.moving() if t[0] > since], 3.0)  # still serving
+
+
+def lying_odometry(stamp_offset_s=0.0, nan=False):
+    def make(rig):
+        msg = Odometry()
+        now = rig.probe.get_clock().now().nanoseconds + int(stamp_offset_s * 1e9)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 10**9)
+        msg.pose.pose.position.x = math.nan if nan else 0.0
+        msg.pose.pose.orientation.w = 1.0
+        return msg
+    return make
+
+
+@pytest.mark.parametrize("make", [lying_odometry(nan=True), lying_odometry(stamp_offset_s=30.0)],
+                         ids=["nan-pose", "stamped-30s-ahead"])
+def test_odometry_that_lies_is_no_odometry(rig_factory, make):
+    """A NaN pose or a pose stamped in the future counted as live odometry: the move
+    was 'closed' on it, never covered, and ran to the 1.5 x time-out. Now it is
+    ignored: no odometry, so the move runs open loop for its planned 1 s."""
+    rig = rig_factory()
+    rig.probe.create_timer(0.02, lambda: rig.odom_pub.publish(make(rig)))
+    time.sleep(0.3)
+    rig.send("Move forward 50 cm.")
+    assert wait_for(lambda: rig.moving(), 3.0)
+    start = rig.moving()[0][0]
+    zero = rig.wait_stopped_after(start, timeout=4.0)
+    assert zero - start == pytest.approx(1.0, abs=0.2)
+
+
+def test_command_rate_limit_drops_the_excess_but_never_a_stop(rig_factory):
+    """10 commands/s for 1 s against a limit of 2/s (bursts of 2): at most 2 + 2 are
+    served (each answered), the rest dropped; a stop phrase always passes."""
+    rig = rig_factory(max_commands_per_s=2.0)
+    for i in range(10):
+        rig.send(f"Turn left {i + 1} deg.")
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert 2 <= len(rig.responses) <= 4, rig.responses
+    count = len(rig.responses)
+    since = time.perf_counter()
+    rig.send("stop")
+    rig.wait_stopped_after(since)
+    assert rig.wait_response(count + 1).startswith("Stop.")
+
+
+def test_log_commands_false_keeps_operator_text_out_of_the_log(rig_factory):
+    from rcl_interfaces.msg import Log
+
+    rig = rig_factory(log_commands=False)
+    logged = []
+    rig.probe.create_subscription(Log, "/rosout", lambda m: logged.append(m.msg), 100)
+    time.sleep(0.5)
+    secret = "Move forward 2 cm, the vault code is 4711."
+    rig.send(secret)
+    rig.send("please stop")
+    assert wait_for(lambda: len(rig.responses) >= 2, 5.0)
+    time.sleep(0.5)
+    mine = [m for m in logged if "characters" in m]
+    assert mine and not any("4711" in m or "please" in m for m in logged), logged
