@@ -56,7 +56,7 @@ from robot_sft.inference import (
     AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
 )
 from robot_sft.models import ModelLoadError
-from robot_sft.node_startup import one_line, params_file_problem
+from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
 from robot_sft.parameters import check_run_time_change
 from robot_sft.reply import battery_text, build_reply, obstacles_text
 from robot_sft.response_format import Stop, render_response
@@ -598,6 +598,7 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_late_signals()
     return code
 
 

@@ -8,6 +8,7 @@ first, and any other start-up exception is cut to its first meaningful line.
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -48,3 +49,13 @@ def one_line(exc: BaseException) -> str:
     """The message of `exc` on one line, without rcl's ", at /path/file.c:123" trail."""
     text = re.sub(r",? at [^\s,]+\.(c|cpp|hpp):\d+", "", str(exc))
     return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
+
+
+def ignore_late_signals() -> None:
+    """Call last in main(): more SIGINT/SIGTERM may arrive while the process ends
+    (ros2 launch signals its children and the terminal the whole group). Python puts
+    the default handlers back while it finalises, and a signal then killed the process
+    (exit -2) or, between restore and exit, raised KeyboardInterrupt; an ignored
+    signal stays ignored."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)

@@ -28,7 +28,7 @@ from sensor_msgs.msg import BatteryState, LaserScan
 
 from robot_sft.controller_config import PARAMETERS as CONTROLLER_PARAMETERS
 from robot_sft.executor import yaw_to_quaternion
-from robot_sft.node_startup import one_line, params_file_problem
+from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
 from robot_sft.ros_parameters import declare_parameters
 from robot_sft.sim_config import ODOMETRY_MODES, PARAMETERS, check_sim_values
 from robot_sft.sim_world import (
@@ -185,6 +185,7 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_late_signals()
     return code
 
 

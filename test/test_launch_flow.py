@@ -7,15 +7,11 @@ Needs `bash scripts/install.sh` after any change to robot_sft (scripts/test.sh d
 The processes run in a scratch directory, so they import the installed package and
 not this source tree.
 """
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,47 +21,13 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
+from robot_sft.node_processes import installed_executable, installed_params_file  # noqa: E402
 from robot_sft.sim_session import Probe, wait_for  # noqa: E402
-from ros_helpers import unique_domain_id, unique_namespace  # noqa: E402
+from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-PACKAGE = "robot_sft"
-SOURCE = Path(__file__).resolve().parents[1] / PACKAGE
 ANSWER = "Move forward 0.5 m."
-
-
-def installed_executable(name: str) -> str:
-    """<prefix>/lib/robot_sft/<name> (where ros2 launch looks), else the console script."""
-    for candidate in (Path(sys.prefix) / "lib" / PACKAGE / name, Path(sys.prefix) / "bin" / name):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"executable {name!r} is not installed: run bash scripts/install.sh")
-    return found
-
-
-def installed_params_file() -> Path:
-    path = Path(sys.prefix) / "share" / PACKAGE / "config" / "controller.yaml"
-    if not path.is_file():
-        pytest.fail(f"{path} is not installed: run bash scripts/install.sh")
-    return path
-
-
-def check_install_is_current() -> None:
-    """Fail clearly when the installed package is older than this source tree."""
-    code = subprocess.run(
-        [sys.executable, "-c", f"import {PACKAGE}, os; print(os.path.dirname({PACKAGE}.__file__))"],
-        cwd="/", capture_output=True, text=True, check=True).stdout.strip()
-    installed = Path(code)
-    stale = [p.name for p in SOURCE.glob("*.py")
-             if not (installed / p.name).is_file()
-             or hashlib.sha256((installed / p.name).read_bytes()).digest()
-             != hashlib.sha256(p.read_bytes()).digest()]
-    if stale:
-        pytest.fail(f"installed {PACKAGE} ({installed}) differs from the source tree in "
-                    f"{', '.join(sorted(stale))}: run bash scripts/install.sh")
 
 
 @pytest.fixture
@@ -180,6 +142,32 @@ def test_installed_sim_takes_the_shared_parameters_from_the_controller_file(tmp_
         assert "cmd_vel timeout 0.9 s" in log.read_text()
         sim.send_signal(signal.SIGINT)
         assert sim.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+
+
+def test_installed_sim_exits_cleanly_however_often_it_is_interrupted(tmp_path):
+    """Ctrl-C under ros2 launch: launch signals its children and the terminal signals
+    the whole group, so SIGINTs keep arriving while the sim shuts down. It used to put
+    Python's handler back on the way out: a KeyboardInterrupt traceback (2 of 11)."""
+    check_install_is_current()
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        sim = subprocess.Popen([installed_executable("sim"), "--ros-args", "-r",
+                                f"__ns:=/{unique_namespace('sigint')}"], cwd=tmp_path, env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: "cmd_vel timeout" in log.read_text() or sim.poll() is not None,
+                        60.0), log.read_text()
+        deadline = time.monotonic() + 5.0
+        while sim.poll() is None and time.monotonic() < deadline:
+            sim.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        assert sim.wait(timeout=15) == 0, log.read_text()
+        assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text()
     finally:
         if sim.poll() is None:
             sim.kill()
