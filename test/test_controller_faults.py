@@ -248,3 +248,20 @@ def test_every_parameter_of_the_shipped_file_is_known_to_both_nodes():
     values = yaml.safe_load(installed_params_file().read_text())["/**"]["ros__parameters"]
     check_unknown(values, CONTROLLER)
     check_unknown(values, SIM, also_accepted=[p.name for p in CONTROLLER])
+
+
+def test_enforced_security_never_starts_an_open_controller(tmp_path):
+    """ROS_SECURITY_STRATEGY=Enforce with an enclave the middleware cannot use (no
+    certificates; on the PyPI build no DDS-Security plugins at all): the controller
+    must not come up unsecured. One line, exit 2 (docs/security.md)."""
+    check_install_is_current()
+    enclave = tmp_path / "keystore" / "enclaves" / "robot_sft" / "controller"
+    enclave.mkdir(parents=True)
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "ROS_SECURITY_ENABLE": "true",
+           "ROS_SECURITY_STRATEGY": "Enforce", "ROS_SECURITY_KEYSTORE": str(tmp_path / "keystore")}
+    done = subprocess.run([installed_executable("controller"), "--ros-args", "--enclave",
+                           "/robot_sft/controller", "-p", "model_backend:=fixed"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "cannot start" in line]
+    assert len(lines) == 1 and "Traceback" not in done.stdout + done.stderr, done.stderr
