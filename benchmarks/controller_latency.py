@@ -24,12 +24,8 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
 
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 from tqdm import tqdm
 
@@ -37,13 +33,14 @@ from robot_sft.node_processes import (
     NodeProcesses, burn_a_core_command, installed_executable, installed_params_file,
     module_command,
 )
-from robot_sft.sim_session import Probe, wait_for
+from robot_sft.sim_session import probe_on_domain, wait_for
 
 MOVES = ("Move forward 50 centimeters", "Move backward 50 centimeters")
 LONG_MOVES = ("Move forward 2 meters", "Move backward 2 meters")
 
 
-def summary(name: str, seconds: list[float], goal: str = "") -> str:
+def summary(name: str, seconds: list, goal: str = "") -> str:
+    seconds = [s for s in seconds if s is not None]
     if not seconds:
         return f"{name}: no samples"
     ms = sorted(1000 * s for s in seconds)
@@ -52,13 +49,19 @@ def summary(name: str, seconds: list[float], goal: str = "") -> str:
             f"p90 {p90:.1f} ms, max {ms[-1]:.1f} ms" + (f" (goal: {goal})" if goal else ""))
 
 
-def twist_after(probe, since: float, moving: bool, timeout: float) -> float | None:
-    found = []
-
-    def seen():
-        found[:] = [t for t, lx, az in probe.twists if t >= since and bool(lx or az) == moving]
-        return bool(found)
-    return found[0] if wait_for(seen, timeout, poll=0.001) else None
+def stop_after(probe, command: str, delay: float, wait_moving: bool) -> float | None:
+    """Publish `command` (and wait for its first Twist if `wait_moving`), `delay` s
+    later publish "stop": seconds from the stop to the zero Twist (None: none came)."""
+    since = time.monotonic()
+    probe.command_pub.publish(String(data=command))
+    if wait_moving and probe.twist_after(since, True, 30.0) is None:
+        return None
+    time.sleep(delay)
+    sent = time.monotonic()
+    probe.command_pub.publish(String(data="stop"))
+    zero = probe.twist_after(sent, False, 5.0)
+    time.sleep(0.3)
+    return None if zero is None else zero - sent
 
 
 def moving_gaps(twists, start: float, end: float) -> list[float]:
@@ -91,21 +94,7 @@ def main() -> None:
         nodes.start("sim", [installed_executable("sim"), *nodes.ros_args(installed_params_file())])
         nodes.start("controller", [installed_executable("controller"),
                                    *nodes.ros_args(installed_params_file(), **params)])
-        context = rclpy.Context()
-        rclpy.init(context=context, domain_id=domain_id,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        probe = Probe(context=context, namespace=namespace)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(probe)
-        spinning = [True]
-
-        def spin():
-            while spinning[0] and context.ok():
-                executor.spin_once(timeout_sec=0.05)
-
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
-        try:
+        with probe_on_domain(domain_id, namespace) as probe:
             print(f"starting controller ({backend}), sim, sensor traffic"
                   f"{'' if args.no_busy_core else ', a busy core'} ...", flush=True)
             ready = wait_for(lambda: not nodes.alive("controller") or (
@@ -121,44 +110,19 @@ def main() -> None:
             for i in tqdm(range(args.trials), desc="commands", unit="cmd"):
                 sent = time.monotonic()
                 probe.command_pub.publish(String(data=MOVES[i % 2]))
-                moved = twist_after(probe, sent, True, 30.0)
+                moved = probe.twist_after(sent, True, 30.0)
                 if moved is None:
                     continue
                 first.append(moved - sent)
-                ended = twist_after(probe, moved, False, 30.0)
+                ended = probe.twist_after(moved, False, 30.0)
                 if ended is not None:
                     gaps += moving_gaps(probe.twists, moved, ended)
                 time.sleep(0.3)
             for i in tqdm(range(args.trials), desc="stops", unit="stop"):
-                since = time.monotonic()
-                probe.command_pub.publish(String(data=LONG_MOVES[i % 2]))
-                moved = twist_after(probe, since, True, 30.0)
-                if moved is None:
-                    continue
-                time.sleep(0.1)
-                sent = time.monotonic()
-                probe.command_pub.publish(String(data="stop"))
-                zero = twist_after(probe, sent, False, 5.0)
-                if zero is not None:
-                    stops_moving.append(zero - sent)
-                time.sleep(0.3)
-                if backend == "fixed":
-                    continue
-                probe.command_pub.publish(String(data=LONG_MOVES[i % 2]))
-                time.sleep(0.02)  # inside the model's prefill or first tokens
-                sent = time.monotonic()
-                probe.command_pub.publish(String(data="stop"))
-                zero = twist_after(probe, sent, False, 5.0)
-                if zero is not None:
-                    stops_generating.append(zero - sent)
-                time.sleep(0.3)
+                stops_moving.append(stop_after(probe, LONG_MOVES[i % 2], 0.1, True))
+                if backend != "fixed":  # 20 ms: inside the model's prefill or first tokens
+                    stops_generating.append(stop_after(probe, LONG_MOVES[i % 2], 0.02, False))
             alive = nodes.alive("controller")
-        finally:
-            spinning[0] = False
-            spinner.join(timeout=2.0)
-            executor.shutdown(timeout_sec=1.0)
-            probe.destroy_node()
-            rclpy.try_shutdown(context=context)
 
     print(f"controller start-up: {start_up[-1].split(']: ')[-1] if start_up else 'not logged'}")
     print(summary(f"command -> first Twist ({backend})", first,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import rclpy
@@ -164,6 +165,18 @@ class Probe(Node):
         with self._lock:
             return list(self.responses), list(self.twists), list(self.odom)
 
+    def twist_after(self, since: float, moving: bool = True, timeout: float = 5.0) -> float | None:
+        """Receive time of the first moving (or zero) Twist at or after `since`
+        (monotonic s), waiting up to `timeout`; None if none came."""
+        found = []
+
+        def seen():
+            with self._lock:
+                found[:] = [t for t, lx, az in self.twists
+                            if t >= since and bool(lx or az) == moving][:1]
+            return bool(found)
+        return found[0] if wait_for(seen, timeout, poll=0.001) else None
+
     def pose(self) -> tuple[float, float, float] | None:
         with self._lock:
             s = self.odom[-1] if self.odom else None
@@ -196,6 +209,34 @@ class Probe(Node):
             segments=executed_segments(twists[twists0:], odom, end),
             start_pose=start_pose, final_pose=self.pose(), elapsed=end - sent,
             timed_out=timed_out, path=[(s.x, s.y) for s in new_odom])
+
+
+@contextmanager
+def probe_on_domain(domain_id: int, namespace: str, make_node=Probe):
+    """A probe node (`make_node(context=..., namespace=...)`) in a private rclpy context
+    on `domain_id`, spun by a thread of its own: the outside view of nodes running in
+    other processes (node_processes)."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+    node = make_node(context=context, namespace=namespace)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    stopping = threading.Event()
+
+    def spin():
+        while not stopping.is_set() and context.ok():
+            executor.spin_once(timeout_sec=0.05)
+
+    spinner = threading.Thread(target=spin, daemon=True, name=f"spin-{node.get_name()}")
+    spinner.start()
+    try:
+        yield node
+    finally:
+        stopping.set()
+        spinner.join(timeout=2.0)
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
 
 
 def _overrides(params: dict | None) -> list[Parameter]:

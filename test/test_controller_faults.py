@@ -11,7 +11,6 @@ processes (as ros2 launch starts them), this process a stranger on the DDS domai
 import os
 import statistics
 import subprocess
-import threading
 import time
 
 import pytest
@@ -20,15 +19,13 @@ rclpy = pytest.importorskip("rclpy")
 
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.srv import DescribeParameters, SetParameters  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.node_processes import (  # noqa: E402
     NodeProcesses, installed_executable, installed_params_file,
 )
-from robot_sft.sim_session import Probe, wait_for  # noqa: E402
+from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -37,8 +34,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 class Stranger:
     """A probe node plus parameter-service clients for the controller and the sim."""
 
-    def __init__(self, context, namespace):
-        self.probe = Probe(context=context, namespace=namespace)
+    def __init__(self, probe, namespace):
+        self.probe = probe
         self.clients = {
             (node, kind): self.probe.create_client(srv, f"/{namespace}/{node}/{name}")
             for node in ("controller", "sim")
@@ -69,42 +66,18 @@ def robot(tmp_path_factory):
         nodes.start("sim", [installed_executable("sim"), *nodes.ros_args(params)])
         nodes.start("controller", [installed_executable("controller"),
                                    *nodes.ros_args(params, model_backend="fixed")])
-        context = rclpy.Context()
-        rclpy.init(context=context, domain_id=domain_id,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        stranger = Stranger(context, namespace)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(stranger.probe)
-        spinning = [True]
-
-        def spin():
-            while spinning[0] and context.ok():
-                executor.spin_once(timeout_sec=0.05)
-
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
-        try:
-            probe = stranger.probe
+        with probe_on_domain(domain_id, namespace) as probe:
+            stranger = Stranger(probe, namespace)
             assert wait_for(lambda: probe.command_pub.get_subscription_count() >= 1
                             and probe.pose() is not None and nodes.alive(), 60.0), nodes.logs()
             time.sleep(1.0)  # the controller's /odom subscription matches a moment later
             yield stranger, nodes
-        finally:
-            spinning[0] = False
-            spinner.join(timeout=2.0)
-            executor.shutdown(timeout_sec=1.0)
-            stranger.probe.destroy_node()
-            rclpy.try_shutdown(context=context)
 
 
 def first_twist_after(probe, since, moving=True, timeout=5.0):
-    found = []
-
-    def seen():
-        found[:] = [t for t, lx, az in probe.twists if t >= since and bool(lx or az) == moving]
-        return bool(found)
-    assert wait_for(seen, timeout, poll=0.001), f"no {'moving' if moving else 'zero'} Twist"
-    return found[0]
+    found = probe.twist_after(since, moving, timeout)
+    assert found is not None, f"no {'moving' if moving else 'zero'} Twist"
+    return found
 
 
 def responses_after(probe, since):

@@ -10,19 +10,16 @@ not this source tree.
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.node_processes import installed_executable, installed_params_file  # noqa: E402
-from robot_sft.sim_session import Probe, wait_for  # noqa: E402
+from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -48,32 +45,14 @@ def launched(tmp_path):
         log = open(tmp_path / f"{name}.log", "w")
         processes[name] = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log,
                                            stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]),
-               signal_handler_options=SignalHandlerOptions.NO)
-    probe = Probe(context=context, namespace=namespace)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(probe)
-    spinning = True
-
-    def spin():
-        while spinning and context.ok():
-            executor.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
     try:
-        yield probe, processes, tmp_path
+        with probe_on_domain(int(env["ROS_DOMAIN_ID"]), namespace) as probe:
+            yield probe, processes, tmp_path
     finally:
         for process in processes.values():
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        spinning = False
-        spinner.join(timeout=2.0)
-        executor.shutdown(timeout_sec=1.0)
-        probe.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def logs(tmp_path) -> str:

@@ -14,22 +14,19 @@ every ROS test ran pinned to one CPU in one process.
 """
 import math
 import statistics
-import threading
 import time
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.node_processes import (  # noqa: E402
     NodeProcesses, burn_a_core_command, installed_executable, installed_params_file,
     module_command,
 )
-from robot_sft.sim_session import Probe, wait_for  # noqa: E402
+from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -63,32 +60,12 @@ def loaded_robot(tmp_path_factory):
         nodes.start("sim", [installed_executable("sim"), *nodes.ros_args(params)])
         nodes.start("controller", [installed_executable("controller"),
                                    *nodes.ros_args(params, model_backend="fixed")])
-        context = rclpy.Context()
-        rclpy.init(context=context, domain_id=domain_id,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        probe = Probe(context=context, namespace=namespace)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(probe)
-        spinning = [True]
-
-        def spin():
-            while spinning[0] and context.ok():
-                executor.spin_once(timeout_sec=0.05)
-
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
-        try:
+        with probe_on_domain(domain_id, namespace) as probe:
             ready = wait_for(lambda: probe.command_pub.get_subscription_count() >= 1
                              and probe.pose() is not None and nodes.alive(), 60.0)
             assert ready, f"nodes did not come up\n{nodes.logs()}"
             time.sleep(1.0)  # the controller's /odom subscription matches a moment later
             yield probe, nodes
-        finally:
-            spinning[0] = False
-            spinner.join(timeout=2.0)
-            executor.shutdown(timeout_sec=1.0)
-            probe.destroy_node()
-            rclpy.try_shutdown(context=context)
 
 
 def moving_gaps(twists) -> list[float]:
@@ -139,21 +116,15 @@ def test_stop_reaches_zero_fast_under_load(loaded_robot):
         direction = "forward" if trial % 2 == 0 else "backward"
         since = time.monotonic()
         probe.command_pub.publish(String(data=f"Move {direction} 2 m."))
-        assert wait_for(lambda: any(t >= since and linear for t, linear, _ in probe.twists),
-                        5.0, poll=0.001), nodes.log("controller")[-3000:]
+        assert probe.twist_after(since, True) is not None, nodes.log("controller")[-3000:]
         time.sleep(0.1)
         sent = time.monotonic()
         probe.command_pub.publish(String(data="stop"))
-        zero = []
-
-        def zero_seen():
-            zero[:] = [t for t, linear, angular in probe.twists
-                       if t >= sent and not linear and not angular]
-            return bool(zero)
-        assert wait_for(zero_seen, 5.0, poll=0.001), nodes.log("controller")[-3000:]
-        latencies.append(zero[0] - sent)
+        zero = probe.twist_after(sent, False)
+        assert zero is not None, nodes.log("controller")[-3000:]
+        latencies.append(zero - sent)
         time.sleep(0.3)
-        assert not any(t > zero[0] and (linear or angular) for t, linear, angular in probe.twists)
+        assert not any(t > zero and (linear or angular) for t, linear, angular in probe.twists)
     ms = sorted(1000 * x for x in latencies)
     p90 = ms[int(0.9 * len(ms)) - 1]
     print(f"stop -> zero Twist across processes, {len(ms)} trials: median "
