@@ -7,7 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from robot_sft.executor import MotionExecutor, message_age
+from robot_sft.executor import MotionExecutor, message_age, odometry_problem
 from robot_sft.safety import TwistSegment
 
 MOVE_1M = TwistSegment(0.5, 0.0, 2.0, distance=1.0)
@@ -212,3 +212,22 @@ class MotionExecutorMachine(RuleBasedStateMachine):
 TestMotionExecutorMachine = MotionExecutorMachine.TestCase
 TestMotionExecutorMachine.settings = settings(max_examples=150, stateful_step_count=40,
                                               deadline=None)
+
+
+class Q:
+    def __init__(self, x=0.0, y=0.0, z=0.0, w=1.0):
+        self.x, self.y, self.z, self.w = x, y, z, w
+
+
+@pytest.mark.parametrize("x, q, stamp, problem", [
+    (1.0, Q(), 100 * S, ""),                                  # a good pose
+    (1.0, Q(), 0, ""),                                        # unset stamp: receive time dates it
+    (math.nan, Q(), 100 * S, "non-finite"),
+    (1.0, Q(w=math.nan), 100 * S, "non-finite"),
+    (1.0, Q(w=0.0), 100 * S, "not a unit quaternion"),        # an all-zero orientation
+    (1.0, Q(), 100 * S + S, "in the future"),                 # 1 s ahead of our clock
+    (1.0, Q(), 100 * S - 5 * S, "s old"),                     # 5 s old: stale or another clock
+])
+def test_odometry_problem(x, q, stamp, problem):
+    found = odometry_problem(x, 0.0, q, stamp, 100 * S)
+    assert (problem in found) if problem else found == ""
