@@ -28,7 +28,9 @@ ROS = [
     "ros-sensor-msgs",
     "ros-nav-msgs",
 ]
-TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions"]
+# wheel: test_package_layout builds the wheel with --no-build-isolation (setuptools < 70.1
+# has no bdist_wheel of its own).
+TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions", "wheel"]
 # The llama.cpp backend (model_backend llama_cpp): built from source on Linux x86-64 (no
 # wheel on PyPI), a few minutes; scripts/install.sh tries it and goes on without it.
 FAST = ["llama-cpp-python==0.3.36"]
