@@ -3,7 +3,8 @@
 `render_response` writes one canonical line per action ("Move forward 2 m.", "Turn right
 90 deg at 0.3 rad/s.", "Square with 1 m sides, turning left.", "Cannot comply: ...").
 This module describes exactly those lines so that decoding can be constrained to them
-(`robot_sft.constrained`): whatever a constrained model writes, `parse_response` accepts.
+(`robot_sft.inference.constraint`): whatever a constrained model writes, `parse_response`
+accepts.
 
 Nothing is typed twice. Directions, units, shape names and refusal reasons come from the format's
 tables; the fixed lines ("Stop.", "Battery status: {battery}.", the pace words) are

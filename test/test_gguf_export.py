@@ -1,11 +1,11 @@
-"""robot_sft.gguf_export: merged adapter -> GGUF (names, row permutation, cache), no llama.cpp."""
+"""robot_sft.inference.gguf_export: merged adapter -> GGUF (names, row permutation, cache), no llama.cpp."""
 import pytest
 
 np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 pytest.importorskip("torch")
 
-from robot_sft.gguf_export import (  # noqa: E402
+from robot_sft.inference.gguf_export import (  # noqa: E402
     NotExportable, adapter_hash, cache_key, ensure_gguf, export_gguf, gguf_cache_path, gguf_name,
     permute, source_gguf)
 from tiny_models import make_tiny_adapter  # noqa: E402
@@ -120,7 +120,7 @@ def lora_adapter(tmp_path_factory):
 @pytest.mark.slow
 def test_ensure_gguf_exports_once_then_reuses_and_replaces_stale_exports(lora_adapter, tmp_path,
                                                                       monkeypatch):
-    import robot_sft.gguf_export as export
+    import robot_sft.inference.gguf_export as export
 
     logs = []
     path = ensure_gguf(lora_adapter, quant="q8_0", log=logs.append, directory=tmp_path)

@@ -1,11 +1,11 @@
-"""Grammar-constrained decoding (robot_sft.constrained): with the constraint on, any model -
+"""Grammar-constrained decoding (robot_sft.inference.constraint): with the constraint on, any model -
 a random tiny one, the base SmolLM2 without adapter - writes responses that parse, and the
 constraint never blocks a correct answer."""
 import pytest
 
 pytest.importorskip("llguidance")
 
-from robot_sft.constrained import ConstrainedModel, ResponseConstraint  # noqa: E402
+from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint  # noqa: E402
 from robot_sft.grammar import is_canonical  # noqa: E402
 from robot_sft.response_format import (  # noqa: E402
     REFUSAL_REASONS, Move, Navigate, ParseError, Refuse, Shape, Status, Stop, TimedMove, Turn,
@@ -124,7 +124,8 @@ def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
     """The node's path (cached system prompt, lean greedy loop, line streaming) decodes
     under the grammar too: a random model writes only canonical, parseable answers, and
     navigation names only the given places."""
-    from robot_sft.inference import AnswerTruncated, TransformersModel
+    from robot_sft.inference.base import AnswerTruncated
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     model = TransformersModel(tiny_llama(llama2_tokenizer, seed=seed), llama2_tokenizer,
                               system_prompt="You drive a robot.", max_new_tokens=400)

@@ -282,7 +282,7 @@ def ensure_gguf(adapter_dir, base_model: str | None = None, quant: str = DEFAULT
     path = gguf_cache_path(adapter_dir, base, quant, directory)
     if path.is_file():
         return path
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     if log:
         log(f"exporting {adapter_dir} merged into {base} to {path} ({quant}), once")

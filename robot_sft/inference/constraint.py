@@ -40,7 +40,7 @@ response the planner refuses, not a silently shortened one.
 from __future__ import annotations
 
 from robot_sft.grammar import DEFAULT_MAX_LINES, response_gbnf
-from robot_sft.inference import end_of_turn_ids
+from robot_sft.prompting import end_of_turn_ids
 
 INSTALL_HINT = "constrained decoding needs llguidance: pip install llguidance"
 
@@ -131,7 +131,7 @@ class GrammarLogitsProcessor:
 
 class ModelWrapper:
     """Stands in for a causal LM: everything is the wrapped model's (so it drops into code
-    that takes a model: training.generation, robot_sft.inference); subclasses change
+    that takes a model: training.generation, the transformers backend); subclasses change
     generate()."""
 
     def __init__(self, model):
