@@ -111,7 +111,8 @@ class ControllerNode(Node):
 
             torch.set_num_threads(cfg.num_threads)
         self.model = model if model is not None else load_command_model(
-            ModelSpec.from_config(cfg), log=self.get_logger().info)
+            ModelSpec.from_config(cfg), log=self.get_logger().info,
+            warn=self.get_logger().warning)
         self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
                                           name=f"controller-{loop.__name__.strip('_')}")
                          for loop in (self._worker_loop, self._motion_loop)]

@@ -3,6 +3,7 @@
 Skipped when llama-cpp-python is not installed, except under ROBOT_SFT_REQUIRE_LLAMA_CPP=1
 (set by scripts/test.sh, so CI fails instead of silently skipping the backend)."""
 import os
+import re
 import threading
 
 import pytest
@@ -97,6 +98,17 @@ def test_the_shipped_q4_1_base_agrees_with_transformers(base):
         got = llama_logits(llm, ids)
         assert got.argmax() == reference.argmax()
         assert np.abs(got - reference).max() < 3.0
+
+
+def test_a_file_llama_cpp_cannot_load_is_a_model_load_error_that_says_what_to_delete(base,
+                                                                                   tmp_path):
+    """Not a ValueError (the node would call it 'invalid parameters')."""
+    from robot_sft.models import ModelLoadError
+
+    bad = tmp_path / "robot_sft-q8_0-0123.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(4096))
+    with pytest.raises(ModelLoadError, match=re.escape(f"delete it ({bad})")):
+        LlamaCppModel(bad, base[1], "", n_threads=1)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ fp32) and one C call per token instead of a Python loop over 30 layers.
 - The prompt head (system turn + the user turn's opening) is evaluated once at load; each
   command only runs its own tokens (the KV cache beyond the head is dropped and rewritten).
 - The GGUF comes from `robot_sft.inference.gguf_export.ensure_gguf` (exported once, then
-  cached).
+  cached and verified).
 
 Install: `pip install llama-cpp-python==0.3.36` (builds llama.cpp from source: ~10 min on
 2 cores; scripts/install.sh does it). Not thread-safe: the node runs one generation at a time.
@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from robot_sft.inference.decoding import DecodingModel, GreedyDecoder, load_adapter_tokenizer
+from robot_sft.models import ModelLoadError
 from robot_sft.prompting import end_of_turn_ids
 
 INSTALL_HINT = ("model_backend llama_cpp needs llama-cpp-python: pip install "
@@ -104,9 +105,15 @@ class LlamaCppModel(DecodingModel):
         self.gguf_path = Path(gguf_path)
         # n_threads 0: llama-cpp-python's defaults (half the logical CPUs per token, all of
         # them for a prompt). flash_attn: ~10 % less time per token on the CPU (measured).
-        self.llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx,
-                                   n_threads=n_threads or None, n_threads_batch=n_threads or None,
-                                   flash_attn=flash_attn, logits_all=False, verbose=False)
+        try:
+            self.llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx,
+                                       n_threads=n_threads or None,
+                                       n_threads_batch=n_threads or None,
+                                       flash_attn=flash_attn, logits_all=False, verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:  # llama.cpp: "Failed to load model"
+            raise ModelLoadError(
+                f"llama.cpp cannot load {self.gguf_path} ({exc}): when it is a cached export, "
+                f"delete it ({self.gguf_path}) and start again to export it anew") from exc
         if len(tokenizer) > self.llm.n_vocab():
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, {self.gguf_path.name} "
                              f"only {self.llm.n_vocab()}")
@@ -133,18 +140,18 @@ class LlamaCppModel(DecodingModel):
     @classmethod
     def _load(cls, adapter_dir, base_model: str, system_prompt: str, max_new_tokens: int,
               quantize: str = "auto", n_threads: int = 0, n_ctx: int = DEFAULT_N_CTX,
-              log=None, gguf_dir=None) -> "LlamaCppModel":
+              log=None, warn=None, gguf_dir=None) -> "LlamaCppModel":
         """Base + adapter merged and exported to GGUF (cached), loaded into llama.cpp.
         quantize: auto/q8_0, q4_0, f16, none (f32); gguf_dir: the export cache (default
         ~/.cache/robot_sft/gguf). Raises ModelLoadError (gguf_export.NotExportable: a
-        base that has no GGUF), ImportError (no llama_cpp)."""
+        base that has no GGUF; a file llama.cpp cannot load), ImportError (no llama_cpp)."""
         from robot_sft.inference.gguf_export import ensure_gguf, source_gguf
 
         quant = gguf_quant(quantize)
         source_gguf(base_model)  # fail before any heavy work when the base cannot be exported
         import_llama_cpp()
         tokenizer = load_adapter_tokenizer(adapter_dir)
-        path = ensure_gguf(adapter_dir, base_model, quant, log=log, directory=gguf_dir)
+        path = ensure_gguf(adapter_dir, base_model, quant, log=log, warn=warn, directory=gguf_dir)
         return cls(path, tokenizer, system_prompt, max_new_tokens, n_threads, n_ctx)
 
     def close(self) -> None:
@@ -152,7 +159,7 @@ class LlamaCppModel(DecodingModel):
         self._finalizer()
 
 
-def load(spec, log=None) -> LlamaCppModel:
+def load(spec, log=None, warn=None) -> LlamaCppModel:
     """The model a robot_sft.inference.loader.ModelSpec asks for, on this backend."""
     if spec.device not in ("auto", "cpu"):
         raise ValueError(f"model_backend llama_cpp runs on the CPU, not on device "
@@ -160,4 +167,4 @@ def load(spec, log=None) -> LlamaCppModel:
     return LlamaCppModel.from_adapter(spec.adapter, spec.base_model or None,
                                       max_new_tokens=spec.max_new_tokens, quantize=spec.quantize,
                                       n_threads=spec.num_threads, constrained=spec.constrained,
-                                      places=list(spec.places), log=log)
+                                      places=list(spec.places), log=log, warn=warn)

@@ -3,7 +3,7 @@
     spec = ModelSpec.from_config(controller_config)   # the one place parameters become a spec
     model = load_command_model(spec, log=print)
 
-Each backend is a module with `load(spec, log)`, named in BACKENDS: a new backend
+Each backend is a module with `load(spec, log, warn)`, named in BACKENDS: a new backend
 (say, an OpenAI-compatible server) is a new module and one line there. The backends are
 imported only when picked: importing this module imports neither torch nor llama_cpp.
 """
@@ -78,10 +78,10 @@ def select_backend(spec: ModelSpec) -> tuple[str, str]:
     return "llama_cpp", "llama_cpp installed, CPU, base ships as GGUF"
 
 
-def load_command_model(spec: ModelSpec, log=None) -> CommandModel:
+def load_command_model(spec: ModelSpec, log=None, warn=None) -> CommandModel:
     """The model `spec` asks for. `log(text)` hears which backend was picked and why (and
-    slow steps such as a GGUF export). Raises AdapterError, ModelLoadError, ValueError,
-    ImportError."""
+    slow steps such as a GGUF export), `warn(text)` what was wrong and repaired on the way
+    (a damaged GGUF cache). Raises AdapterError, ModelLoadError, ValueError, ImportError."""
     if spec.backend == "fixed":
         return FixedResponseModel(spec.fixed_response)
     if spec.backend != "auto" and spec.backend not in BACKENDS:
@@ -92,4 +92,4 @@ def load_command_model(spec: ModelSpec, log=None) -> CommandModel:
     backend, why = select_backend(spec)
     if log is not None:
         log(f"model backend {backend} ({why})")
-    return importlib.import_module(BACKENDS[backend]).load(spec, log=log)
+    return importlib.import_module(BACKENDS[backend]).load(spec, log=log, warn=warn)

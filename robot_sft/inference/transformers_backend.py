@@ -169,7 +169,7 @@ def quantize_int8(model):
                                                       dtype=torch.qint8, inplace=True)
 
 
-def load(spec, log=None) -> TransformersModel:
+def load(spec, log=None, warn=None) -> TransformersModel:
     """The model a robot_sft.inference.loader.ModelSpec asks for, on this backend."""
     return TransformersModel.from_adapter(spec.adapter, spec.base_model or None,
                                           device=spec.device, max_new_tokens=spec.max_new_tokens,
