@@ -248,7 +248,7 @@ def motion_lines() -> list:
                 words(ANGULAR_DIRECTIONS))
     return [
         Rule("move", seq(move, alt(amount(DISTANCE_UNITS), time), linear, Lit("."))),
-        Rule("turn", seq(turn, alt(amount(ANGLE_UNITS), time), angular, Lit("."))),
+        Rule("turn", seq(turn, optional(alt(amount(ANGLE_UNITS), time)), angular, Lit("."))),
         Rule("shape", seq(shape, linear, Lit("."))),
     ]
 
