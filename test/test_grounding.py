@@ -10,9 +10,12 @@ from robot_sft.grounding import (
     check_grounding, direction_cues, mentioned_numbers, named_turn_angles,
     place_spans, unit_mentioned,
 )
+from robot_sft.places import parse_places
+from robot_sft.reply import UNCLEAR, build_reply
 from robot_sft.response_format import (
     DefaultTurn, Move, Shape, TimedMove, Turn, parse_response, render_response,
 )
+from robot_sft.safety import SafetyLimits
 from test_response_format import actions
 
 
@@ -165,3 +168,24 @@ def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
 ])
 def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
     assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+# ---------------------------------------------------------------- in the reply
+
+@pytest.mark.parametrize("command, answer, finding", [
+    ("take a right", "Turn right 180 deg.", "the angle 180 is not in the command"),
+    ("go to the bedroom", "Navigate to charging station.", "the place 'charging station'"),
+    ("rotate 90 degrees anticlockwise", "Turn right 90 deg.", "the direction right has no cue"),
+    ("turn left and go 5 m", "Turn left.\nMove forward 5 m.\nTurn left 180 deg.", "angle 180"),
+])
+def test_an_ungrounded_answer_is_refused_as_unclear_and_moves_nothing(command, answer, finding):
+    reply = build_reply(answer, SafetyLimits(), parse_places(["charging station:1,2,0"]),
+                        "battery", "obstacles", command=command)
+    assert not reply.ok and reply.segments == [] and reply.goal is None
+    assert reply.text.startswith(UNCLEAR) and finding in reply.text
+
+
+def test_a_grounded_answer_is_executed():
+    reply = build_reply("Turn left.\nMove forward 5 m.", SafetyLimits(), {}, "b", "o",
+                        command="turn left and go 5 m")
+    assert reply.ok and len(reply.segments) == 2 and not reply.ungrounded
