@@ -24,7 +24,7 @@ PURE = (
     "robot_sft.response_format", "robot_sft.safety", "robot_sft.executor",
     "robot_sft.controller_config", "robot_sft.places", "robot_sft.commands", "robot_sft.reply",
     "robot_sft.stream_reply", "robot_sft.grammar", "robot_sft.adapter", "robot_sft.prompting",
-    "robot_sft.inference.base",
+    "robot_sft.inference.base", "robot_sft.grounding", "robot_sft.tutorial",
     "training.data.generate", "training.data.loaders", "training.data.numbers",
     "training.data.templates", "training.chat_templates", "training.metrics",
 )
