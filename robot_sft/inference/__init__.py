@@ -1,5 +1,5 @@
-"""The model layer: command text in, answer text out. Layered bottom to top, each module
-importing only the ones above it in this list (test/test_layering.py checks it):
+"""The model layer: command text in, answer text out. Listed from the bottom layer up:
+each module imports only modules listed before it (test/test_layering.py fails on a circle):
 
     base.py                the contract: CommandModel (stream_lines, respond, description;
                            cancelling by an Event per call), AnswerTruncated,
