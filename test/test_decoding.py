@@ -156,3 +156,30 @@ def test_fast_loop_matches_generate_on_smollm2(tmp_path):
         assert list(model.decoder.tokens(command, 12, times=times)) == \
             generate_reference(model, command, 12)
         assert times.reused_prefix > 20
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_choose_reports_the_chosen_tokens_probability(as_tensor):
+    """Greedy picks the top logit; its softmax probability is the answer's confidence,
+    from numpy logits (llama.cpp) and torch logits (transformers) alike."""
+    import math
+
+    import numpy as np
+    import torch
+
+    logits = np.array([0.0, math.log(3.0), -1e9, 0.0], dtype=np.float32)  # p(top) = 3/5
+    token, probability = GreedyDecoder._choose(torch.tensor(logits) if as_tensor else logits,
+                                               0, None)
+    assert token == 1 and probability == pytest.approx(0.6, abs=1e-6)
+
+
+def test_a_token_the_grammar_forces_is_certain():
+    import torch
+
+    def only_token_2(input_ids, scores):
+        masked = torch.full_like(scores, -torch.inf)
+        masked[:, 2] = scores[:, 2]
+        return masked
+
+    token, probability = GreedyDecoder._choose(torch.tensor([5.0, 4.0, 0.0]), 0, only_token_2)
+    assert (token, probability) == (2, 1.0)

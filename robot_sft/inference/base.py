@@ -3,6 +3,7 @@ of a language model. The bottom of the model layer: pure Python, imports nothing
 
     class CommandModel(Protocol):
         description: str                                    # for the node's "ready" log
+        last_confidence: float                              # of the latest answer, 0..1
         def stream_lines(self, command, cancel=None) -> Iterator[str]
         def respond(self, command, cancel=None) -> str      # "".join(stream_lines).strip()
 
@@ -10,6 +11,9 @@ of a language model. The bottom of the model layer: pure Python, imports nothing
 soon as it is written, so the node can start the first action while the model writes
 the next. Both raise GenerationCancelled once `cancel` is set; `stream_lines` raises
 AnswerTruncated when the token budget ends the answer before its end-of-turn.
+`last_confidence` is the probability the model gave its least sure choice in the latest
+answer (1.0 for a model that does not say): the node refuses an answer below
+`min_confidence` as unclear rather than act on a guess.
 
 Cancelling is an Event passed with each call, not a `cancel()` method on the model: the
 node makes one Event per command, so a stop or a newer command cancels exactly the
@@ -43,6 +47,7 @@ def check_cancel(cancel: threading.Event | None) -> None:
 
 class CommandModel(Protocol):
     description: str
+    last_confidence: float
 
     def stream_lines(self, command: str,
                      cancel: threading.Event | None = None) -> Iterator[str]: ...
@@ -65,6 +70,8 @@ def whole_answer(model: CommandModel, command: str, cancel: threading.Event | No
 class LineStreamModel:
     """A model that writes its answer line by line: `respond` is the joined stream."""
 
+    last_confidence = 1.0
+
     @property
     def description(self) -> str:
         return type(self).__name__
@@ -80,6 +87,8 @@ class WholeAnswerModel:
     """A model that has its whole answer at once. `stream_lines` hands it over as one
     piece that ends with a newline: every line is complete, so the node plans them all
     together and nothing moves unless all of it plans (as with stream_actions off)."""
+
+    last_confidence = 1.0
 
     @property
     def description(self) -> str:

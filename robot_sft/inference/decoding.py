@@ -42,6 +42,8 @@ class DecodeTimes:
     prefill_s: float = 0.0       # command tokens -> logits of the first new token
     token_s: list[float] = field(default_factory=list)  # one forward pass per new token
     stopped: bool = False        # ended on an end-of-turn token (not on the budget)
+    min_probability: float = 1.0  # the least likely chosen token's probability (among the
+                                  # tokens the grammar left): the answer's confidence
 
     @property
     def new_tokens(self) -> int:
@@ -110,7 +112,9 @@ class GreedyDecoder:
         previous = ids[-1]
         for step in range(max_new_tokens):
             check_cancel(cancel)
-            token = previous = self._choose(logits, previous, logits_processor)
+            token, probability = self._choose(logits, previous, logits_processor)
+            previous = token
+            times.min_probability = min(times.min_probability, probability)
             if token in self.stop_ids:
                 times.stopped = True
                 return
@@ -123,14 +127,22 @@ class GreedyDecoder:
             times.token_s.append(time.perf_counter() - started)
 
     @staticmethod
-    def _choose(logits, previous: int, logits_processor) -> int:
-        """Greedy: the highest logit, after the processor (the grammar) masked them."""
+    def _choose(logits, previous: int, logits_processor) -> tuple[int, float]:
+        """Greedy: the highest logit, after the processor (the grammar) masked them, and
+        its probability among the tokens left (softmax; a forced token has 1). Where the
+        grammar leaves a choice - which action, which direction, which of the command's
+        numbers - a low probability says the model was unsure."""
         if logits_processor is None:
-            return int(logits.argmax())
+            token = int(logits.argmax())
+            top = logits[token]
+            return token, 1.0 / float(((logits - top).exp() if hasattr(logits, "exp")
+                                       else _np_exp(logits - top)).sum())
         import torch
 
         scores = torch.as_tensor(logits).float().clone()[None, :]
-        return int(logits_processor(torch.tensor([[previous]]), scores)[0].argmax())
+        scores = logits_processor(torch.tensor([[previous]]), scores)[0]
+        token = int(scores.argmax())
+        return token, 1.0 / float(torch.exp(scores - scores[token]).sum())
 
     def stream_lines(self, command: str, max_new_tokens: int,
                      cancel: threading.Event | None = None,
@@ -151,6 +163,12 @@ class GreedyDecoder:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         if len(text) > emitted:
             yield text[emitted:]
+
+
+def _np_exp(values):
+    import numpy as np
+
+    return np.exp(values.astype(np.float64, copy=False))
 
 
 def load_adapter_tokenizer(adapter_dir):
@@ -189,25 +207,30 @@ class DecodingModel(LineStreamModel):
     @classmethod
     def from_adapter(cls, adapter_dir, base_model: str | None = None, *,
                      max_new_tokens: int = 128, constrained: bool = False, places=None,
-                     **options) -> "DecodingModel":
+                     grounded: bool = False, **options) -> "DecodingModel":
         """The model of a trained adapter directory (its metadata names the base and the
         system prompt; `base_model` overrides the base), optionally decoding under the
-        response grammar. `options` are the backend's (`_load`). Raises AdapterError (bad
-        adapter directory) or ModelLoadError (base model)."""
+        response grammar (`grounded`: each command's own). `options` are the backend's
+        (`_load`). Raises AdapterError (bad adapter directory) or ModelLoadError (base)."""
         metadata = read_metadata(adapter_dir)
         model = cls._load(adapter_dir, base_model or metadata.base_model, metadata.system_prompt,
                           max_new_tokens, **options)
         if constrained:
-            model.enable_grammar(places)
+            model.enable_grammar(places, grounded)
         return model
 
-    def enable_grammar(self, places=None) -> None:
+    @property
+    def last_confidence(self) -> float:
+        return 1.0 if self.last_times is None else self.last_times.min_probability
+
+    def enable_grammar(self, places=None, grounded: bool = False) -> None:
         """Decode under the response grammar (robot_sft.inference.constraint, llguidance):
-        every answer that ends parses; with `places`, navigation can only name those places."""
+        every answer that ends parses; with `places`, navigation can only name those places;
+        `grounded`: each command's own grammar (only its numbers, units, directions, words)."""
         from robot_sft.inference.constraint import ResponseConstraint
 
         self.constraint = ResponseConstraint(self.tokenizer, self.vocab_size,
-                                             places=places or None)
+                                             places=places or None, grounded=grounded)
 
     def stream_lines(self, command: str, cancel: threading.Event | None = None) -> Iterator[str]:
         """The answer in pieces, each complete line (with its newline) as soon as it is
@@ -222,5 +245,5 @@ class DecodingModel(LineStreamModel):
 
     def _lines(self, command: str, budget: int, cancel: threading.Event | None,
                times: DecodeTimes) -> Iterator[str]:
-        processor = self.constraint.logits_processor() if self.constraint else None
+        processor = self.constraint.logits_processor(command) if self.constraint else None
         return self.decoder.stream_lines(command, budget, cancel, times, processor)

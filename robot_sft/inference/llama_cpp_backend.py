@@ -167,4 +167,5 @@ def load(spec, log=None, warn=None) -> LlamaCppModel:
     return LlamaCppModel.from_adapter(spec.adapter, spec.base_model or None,
                                       max_new_tokens=spec.max_new_tokens, quantize=spec.quantize,
                                       n_threads=spec.num_threads, constrained=spec.constrained,
+                                      grounded=True,
                                       places=list(spec.places), log=log, warn=warn)

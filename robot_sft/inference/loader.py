@@ -32,7 +32,7 @@ class ModelSpec:
     device: str = "auto"           # torch device (llama_cpp: the CPU)
     max_new_tokens: int = 128
     quantize: str = "auto"         # auto: each backend's default
-    constrained: bool = False      # decode under the response grammar
+    constrained: bool = False      # decode under each command's own response grammar
     places: tuple[str, ...] = ()   # place names the grammar allows
     num_threads: int = 0           # 0: the backend's default
     fixed_response: str = ECHO     # the fixed backend's answer

@@ -174,4 +174,5 @@ def load(spec, log=None, warn=None) -> TransformersModel:
     return TransformersModel.from_adapter(spec.adapter, spec.base_model or None,
                                           device=spec.device, max_new_tokens=spec.max_new_tokens,
                                           quantize=spec.quantize, constrained=spec.constrained,
+                                          grounded=True,
                                           places=list(spec.places))
