@@ -32,7 +32,8 @@ from robot_sft.commands import is_stop_command, sanitise_command  # noqa: E402
 from robot_sft.controller_node import (  # noqa: E402
     WARM_UP_COMMAND, ControllerNode, Job, make_executor, warm_up,
 )
-from robot_sft.inference import FixedResponseModel, GenerationCancelled  # noqa: E402
+from robot_sft.inference.base import (  # noqa: E402
+    FixedResponseModel, GenerationCancelled, LineStreamModel, WholeAnswerModel)
 
 pytestmark = pytest.mark.ros
 DOMAIN = 120 + os.getpid() % 90
@@ -47,7 +48,7 @@ def wait_for(predicate, timeout=5.0, period=0.002):
     return False
 
 
-class BlockingModel:
+class BlockingModel(WholeAnswerModel):
     """A model that is 'generating' until cancelled (or released): to test stop and
     coalescing while the model is busy."""
 
@@ -319,7 +320,7 @@ def test_odometry_closes_the_move(rig_factory):
 
 
 def test_model_errors_and_binary_input_keep_the_node_alive(rig_factory):
-    class Broken:
+    class Broken(WholeAnswerModel):
         calls = 0
 
         def respond(self, command, cancel=None):
@@ -454,7 +455,7 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
         rclpy.try_shutdown(context=context)
 
 
-class LineModel:
+class LineModel(LineStreamModel):
     """Streams `lines` one by one (or raises `error`), recording what was asked."""
 
     def __init__(self, lines=("Turn left 1 deg.\n",) * 50, error=None):
@@ -579,8 +580,9 @@ def test_log_commands_false_keeps_operator_text_out_of_the_log(rig_factory):
     time.sleep(0.5)
     secret = "Move forward 2 cm, the vault code is 4711."
     rig.send(secret)
+    rig.wait_response(1)
     rig.send("please stop")
-    assert wait_for(lambda: len(rig.responses) >= 2, 5.0)
+    rig.wait_response(2)
     time.sleep(0.5)
     mine = [m for m in logged if "characters" in m]
     assert mine and not any("4711" in m or "please" in m for m in logged), logged
