@@ -17,6 +17,9 @@ METADATA_FILE = "robot_sft.json"
 METADATA_KIND = "robot_sft.adapter"
 REQUIRED_FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json",
                   METADATA_FILE)
+# What a robot whose model runs on an inference server needs: the prompt (system prompt in
+# the metadata, chat template with the tokenizer), not the weights (the server has them).
+PROMPT_FILES = ("tokenizer_config.json", METADATA_FILE)
 
 
 class AdapterError(RuntimeError):
@@ -45,13 +48,15 @@ def write_metadata(directory, metadata: AdapterMetadata) -> Path:
     return path
 
 
-def read_metadata(directory) -> AdapterMetadata:
+def read_metadata(directory, weights: bool = True) -> AdapterMetadata:
     """Validate an adapter directory and return its metadata, or raise AdapterError
-    with a message that names the problem."""
+    with a message that names the problem. `weights=False`: only the prompt files must be
+    there (PROMPT_FILES; a robot whose model runs on an inference server)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise AdapterError(f"adapter directory {directory} does not exist")
-    missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
+    missing = [name for name in (REQUIRED_FILES if weights else PROMPT_FILES)
+               if not (directory / name).is_file()]
     if missing:
         raise AdapterError(f"adapter directory {directory} is incomplete: missing {', '.join(missing)}")
     path = directory / METADATA_FILE

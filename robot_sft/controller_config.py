@@ -14,11 +14,13 @@ import math
 from dataclasses import dataclass
 
 from robot_sft.inference.base import ECHO
+from robot_sft.inference.http_stream import server_base
+from robot_sft.inference.server_protocol import SERVER_GRAMMARS
 from robot_sft.parameters import Param, check_unknown
 from robot_sft.places import Place, parse_places
 from robot_sft.safety import SafetyLimits
 
-BACKENDS = ("auto", "transformers", "llama_cpp", "fixed")
+BACKENDS = ("auto", "transformers", "llama_cpp", "openai", "fixed")
 QUANTIZE = ("auto", "none", "int8", "q8_0", "q4_0", "f16")
 # quantize values each model backend takes (with model_backend auto, int8 picks transformers).
 BACKEND_QUANTIZE = {"transformers": ("auto", "none", "int8"),
@@ -33,8 +35,9 @@ PARAMETERS = (
     Param("model_backend", "auto", "'llama_cpp' runs the adapter merged into a cached GGUF "
           "on llama.cpp (CPU, ~5x faster per command); 'transformers' runs it on torch; 'auto': "
           "llama_cpp when it is installed, the device is the CPU and the base ships as GGUF "
-          "(the embedded SmolLM2), else transformers (the node logs its pick); 'fixed' answers "
-          "fixed_response (dry runs and tests, no model).", True),
+          "(the embedded SmolLM2), else transformers (the node logs its pick); 'openai' asks "
+          "the inference server at server_url (vLLM, llama.cpp; docs/fleet.md); 'fixed' "
+          "answers fixed_response (dry runs and tests, no model).", True),
     Param("fixed_response", ECHO, "Answer of the fixed backend; '{command}' is replaced by the "
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
     Param("device", "auto", "Torch device for the model: auto, cpu, cuda, cuda:0.", True),
@@ -53,6 +56,21 @@ PARAMETERS = (
     Param("num_threads", 0, "CPU threads for the model; 0: the backend's default (torch: one "
           "per physical core; llama_cpp: half the logical CPUs per token). Fewer can be faster "
           "on a busy CPU.", True),
+    Param("server_url", "http://127.0.0.1:8000", "model_backend openai: the OpenAI-compatible "
+          "server (http:// or https://, with or without /v1).", True),
+    Param("server_model", "", "model_backend openai: the adapter's name on the server (vLLM: "
+          "--lora-modules NAME=DIR; llama.cpp: --model_alias NAME); checked in /v1/models.",
+          True),
+    Param("server_api_key_env", "", "model_backend openai: the NAME of the environment "
+          "variable that holds the server's API key (never the key: parameters are public); "
+          "empty: no key.", True),
+    Param("server_grammar", "auto", "model_backend openai: which request fields carry the "
+          "response grammar: 'vllm' (structured_outputs), 'llama_cpp' (grammar), 'auto' (by "
+          "the server's /v1/models owner), 'none' (no grammar: the answer is only parsed). "
+          "An answer outside the grammar sent never moves the robot.", True),
+    Param("server_timeout", 10.0, "model_backend openai: longest wait for the server (to "
+          "connect, between two pieces of an answer), s; longer says so and does not move.",
+          True, hard_max=600.0),
     Param("max_command_chars", 500, "Commands are cut to this many characters before the model."),
     Param("max_linear_speed", 1.0, "Speed limit, m/s: an explicit faster speed is refused, "
           "'quickly' is clamped.", hard_max=3.0, ceiling=True),
@@ -128,7 +146,7 @@ def make_config(values: dict) -> ControllerConfig:
         raise ValueError(f"parameter model_backend must be one of {BACKENDS}, "
                          f"got {values['model_backend']!r}")
     for name in ("publish_rate_hz", "cmd_vel_timeout", "odom_timeout", "odom_stall_timeout",
-                 "max_new_tokens", "max_command_chars"):
+                 "max_new_tokens", "max_command_chars", "server_timeout"):
         _positive(values, name)
     for p in PARAMETERS:
         v = values[p.name]
@@ -141,6 +159,15 @@ def make_config(values: dict) -> ControllerConfig:
     nice = values["control_nice"]
     if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:
         raise ValueError(f"parameter control_nice must be an integer in -20..19, got {nice!r}")
+    if values["server_grammar"] not in SERVER_GRAMMARS:
+        raise ValueError(f"parameter server_grammar must be one of {SERVER_GRAMMARS}, "
+                         f"got {values['server_grammar']!r}")
+    if values["model_backend"] == "openai":
+        server_base(values["server_url"])  # ValueError says what is wrong with it
+        if not str(values["server_model"]).strip():
+            raise ValueError("parameter server_model is empty: model_backend openai needs the "
+                             "adapter's name on the server (vLLM --lora-modules NAME=DIR, "
+                             "llama.cpp --model_alias NAME)")
     if values["quantize"] not in QUANTIZE:
         raise ValueError(f"parameter quantize must be one of {QUANTIZE}, got {values['quantize']!r}")
     takes = BACKEND_QUANTIZE.get(values["model_backend"], QUANTIZE)

@@ -4,7 +4,7 @@
     model = load_command_model(spec, log=print)
 
 Each backend is a module with `load(spec, log, warn)`, named in BACKENDS: a new backend
-(say, an OpenAI-compatible server) is a new module and one line there. The backends are
+is a new module and one line there (openai: an OpenAI-compatible inference server). The backends are
 imported only when picked: importing this module imports neither torch nor llama_cpp.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from robot_sft.inference.base import ECHO, CommandModel, FixedResponseModel
 BACKENDS = {
     "transformers": "robot_sft.inference.transformers_backend",
     "llama_cpp": "robot_sft.inference.llama_cpp_backend",
+    "openai": "robot_sft.inference.openai_backend",
 }
 
 
@@ -36,6 +37,11 @@ class ModelSpec:
     places: tuple[str, ...] = ()   # place names the grammar allows
     num_threads: int = 0           # 0: the backend's default
     fixed_response: str = ECHO     # the fixed backend's answer
+    server_url: str = "http://127.0.0.1:8000"  # openai: the inference server
+    server_model: str = ""         # openai: the adapter's name on the server
+    server_api_key_env: str = ""   # openai: the environment variable holding the key
+    server_grammar: str = "auto"   # openai: auto, vllm, llama_cpp, none
+    server_timeout: float = 10.0   # openai: longest wait for the server, s
 
     @classmethod
     def from_config(cls, config) -> "ModelSpec":
@@ -44,7 +50,10 @@ class ModelSpec:
                    base_model=str(config.base_model), device=str(config.device),
                    max_new_tokens=config.max_new_tokens, quantize=config.quantize,
                    constrained=config.constrained_decoding, places=tuple(sorted(config.places)),
-                   num_threads=config.num_threads, fixed_response=config.fixed_response)
+                   num_threads=config.num_threads, fixed_response=config.fixed_response,
+                   server_url=config.server_url, server_model=config.server_model,
+                   server_api_key_env=config.server_api_key_env,
+                   server_grammar=config.server_grammar, server_timeout=config.server_timeout)
 
 
 def select_backend(spec: ModelSpec) -> tuple[str, str]:
