@@ -39,14 +39,14 @@ SKIPPED = {"training_args.bin", "README.md"}
 def vllm_problem(config: dict) -> str | None:
     """Why vLLM would refuse this adapter_config.json (None: it loads it)."""
     if config.get("peft_type") != "LORA":
-        return f"peft_type {config.get('peft_type')!r} is not LORA"
-    for key, what in (("use_dora", "DoRA"), ("modules_to_save", "trained whole modules "
+        return f"it is {config.get('peft_type')!r}, not LoRA"
+    for key, what in (("use_dora", "DoRA"), ("modules_to_save", "whole trained modules "
                       "(modules_to_save)"), ("lora_bias", "LoRA biases")):
         if config.get(key):
-            return f"vLLM does not serve {what}"
+            return f"it uses {what}"
     targets = config.get("target_modules") or []
     if isinstance(targets, str) or not set(targets) <= VLLM_TARGETS:
-        return f"target_modules {targets!r}: vLLM applies LoRA to {sorted(VLLM_TARGETS)}"
+        return f"it adapts {targets!r}; vLLM adapts only {sorted(VLLM_TARGETS)}"
     return None
 
 
@@ -57,7 +57,7 @@ def export_vllm(adapter: Path, out: Path, name: str) -> tuple[Path, str, int]:
     config = json.loads((adapter / "adapter_config.json").read_text())
     problem = vllm_problem(config)
     if problem:
-        raise AdapterError(f"{adapter} cannot be served by vLLM: {problem}")
+        raise AdapterError(f"vLLM does not serve this adapter ({problem})")
     if is_embedded(metadata.base_model):
         from robot_sft.models import ensure_embedded_cache
 
