@@ -42,6 +42,7 @@ def colcon_install(tmp_path_factory):
     "lib/robot_sft/sim",
     "share/robot_sft/package.xml",
     "share/robot_sft/launch/controller.launch.py",
+    "share/robot_sft/launch/fleet.launch.py",
     "share/robot_sft/config/controller.yaml",
     "share/ament_index/resource_index/packages/robot_sft",
 ])
