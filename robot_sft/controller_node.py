@@ -135,7 +135,7 @@ class ControllerNode(Node):
             self.get_logger().info(
                 f"control_nice {cfg.control_nice} not applied ({problem}): the stop and motion "
                 f"path run at normal priority (grant CAP_SYS_NICE, or control_nice:=0)")
-        if model is None and cfg.num_threads > 0:
+        if model is None and cfg.num_threads > 0 and cfg.model_backend not in ("openai", "fixed"):
             import torch  # the node is this process's entry point: set before loading/merging
 
             torch.set_num_threads(cfg.num_threads)

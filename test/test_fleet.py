@@ -12,6 +12,7 @@ own numbers - which shows that each robot got the answer to its own command.
 import contextlib
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROBOTS = 3
 # The same for every robot in the fleet (what a params file or the launch would set).
 SHARED = {"constrained_decoding": True, "max_new_tokens": 96, "server_timeout": 30.0,
-          "control_nice": 0}
+          "control_nice": 0, "num_threads": 1}
 # (command, the numbers its answer may hold, numbers of the other robots' commands)
 COMMANDS = [("Move forward 0.3 m.", "0.3"), ("Move backward 0.7 m.", "0.7"),
             ("Turn right 45 deg.", "45")]
@@ -132,6 +133,15 @@ def test_each_robot_gets_the_answer_to_its_own_command_and_moves(fleet):
                     if "Not moving" not in r and "Stopped" not in r]) == 1
     stop(*fleet.probes)
     assert all("Traceback" not in fleet.nodes.log(f"robot{i + 1}") for i in range(ROBOTS))
+
+
+def test_a_robot_on_a_server_loads_no_torch(fleet):
+    """The point of a fleet server: the robots keep no model. num_threads (set for the whole
+    fleet in SHARED, as a shared params file would) used to import torch (~190 MB each)."""
+    for i in range(ROBOTS):
+        pid = fleet.nodes.processes[f"robot{i + 1}"].pid
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "libtorch" not in maps and "llama" not in maps.lower(), f"robot{i + 1}"
 
 
 def test_a_stop_during_a_streamed_answer_is_served_at_once_and_closes_the_stream(fleet):
