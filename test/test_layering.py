@@ -23,7 +23,7 @@ PACKAGES = ("robot_sft", "training", "benchmarks")
 PURE = (
     "robot_sft.response_format", "robot_sft.safety", "robot_sft.executor",
     "robot_sft.controller_config", "robot_sft.places", "robot_sft.commands", "robot_sft.reply",
-    "robot_sft.stream_reply", "robot_sft.grammar", "robot_sft.adapter", "robot_sft.prompting",
+    "robot_sft.answer", "robot_sft.grammar", "robot_sft.adapter", "robot_sft.prompting",
     "robot_sft.inference.base", "robot_sft.grounding", "robot_sft.tutorial",
     "robot_sft.parameters", "robot_sft.sim_config", "robot_sft.node_startup",
     "robot_sft.thread_priority",

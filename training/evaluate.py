@@ -366,6 +366,11 @@ def parse_args(argv=None) -> Options:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--commands" in argv:  # any command file through the node's own pipeline
+        from training.command_eval import main as evaluate_command_file
+
+        return evaluate_command_file(argv)
     options = parse_args(argv)
     if options.threads:
         import torch
