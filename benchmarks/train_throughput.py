@@ -161,7 +161,7 @@ def run_recipe(recipe: str, steps: int, warmup: int, threads: int, smoke: bool) 
             "s_per_step": seconds / len(timed), "padding_share": 1 - real_tokens / padded_tokens,
             "gflops": flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
             "batch": f"{config.per_device_train_batch_size}x{accum}",
-            "threads": run.threads, "dtype": run.dtype}
+            "threads": run.runtime.threads, "dtype": run.runtime.dtype}
 
 
 def lora_layers(model) -> list[int]:

@@ -104,7 +104,7 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients(monkeypatch):
     import trl.trainer.utils as trl_utils
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from training.train import project_labelled_positions_only
+    from training.trl_patches import project_labelled_positions_only
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64,
@@ -138,7 +138,7 @@ def test_bf16_lm_head_gradient_on_cpu_matches_the_upcast_path(monkeypatch):
     import trl.trainer.utils as trl_utils
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from training.train import bf16_lm_head_gradient_on_cpu
+    from training.trl_patches import bf16_lm_head_gradient_on_cpu
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=301, hidden_size=64, intermediate_size=128,
@@ -233,7 +233,7 @@ def cli(args, **kwargs):
 def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path, capsys):
     """kill -9 during a save leaves checkpoint-N without trainer_state.json (written last)."""
     from training.config import TrainConfig
-    from training.train import prepare_output_dir
+    from training.checkpoints import prepare_output_dir
 
     for step, complete in ((2, True), (4, True), (6, False)):
         (tmp_path / f"checkpoint-{step}").mkdir()
@@ -306,7 +306,7 @@ def test_num_processes_starts_data_parallel_workers_itself(tiny_base, tmp_path):
 
 
 def test_fewer_cores_than_processes_keep_the_global_batch(monkeypatch):
-    import training.train as T
+    import training.launch as T
 
     config = parse_config(["--num_processes", "2", "--gradient_accumulation_steps", "3",
                            "--device", "cpu"])
