@@ -28,7 +28,7 @@ def test_no_arguments_give_the_defaults():
     assert parse_config([]) == TrainConfig()
 
 
-@pytest.mark.parametrize("name", ["embedded", "tinyllama", "tutorial"])
+@pytest.mark.parametrize("name", ["embedded", "embedded-gpu", "tinyllama", "tutorial"])
 def test_shipped_configs_parse(name):
     config = parse_config(["--config", str(CONFIGS / f"{name}.yaml")])
     assert config.output_dir == f"outputs/{name}"
@@ -239,3 +239,23 @@ def test_training_has_no_import_circle():
 
     circles = sorted(name for name in graph if name in reachable(name))
     assert not circles, f"import circle through {circles}"
+
+
+@pytest.mark.parametrize("batch, processes, accumulation, expected", [
+    (16, 1, 1, 2e-4),        # the batch the rate was tuned for
+    (128, 1, 1, 2e-4 * 8 ** 0.5),
+    (16, 8, 1, 2e-4 * 8 ** 0.5),   # 8 GPUs x 16 rows = the same global batch as 1 x 128
+    (32, 1, 4, 2e-4 * 8 ** 0.5),
+])
+def test_learning_rate_follows_the_global_batch_by_the_square_root_rule(batch, processes, accumulation,
+                                                                        expected):
+    config = TrainConfig(learning_rate=2e-4, lr_base_batch=16, per_device_train_batch_size=batch,
+                         gradient_accumulation_steps=accumulation)
+    assert config.scaled_learning_rate(processes) == pytest.approx(expected)
+    assert TrainConfig(learning_rate=2e-4).scaled_learning_rate(processes) == 2e-4  # off by default
+
+
+def test_the_gpu_recipe_fills_the_gpu_without_accumulation():
+    config = parse_config(["--config", str(CONFIGS / "tinyllama.yaml")])
+    assert 64 <= config.global_batch(1) <= 128 and config.gradient_accumulation_steps == 1
+    assert config.scaled_learning_rate(1) == pytest.approx(2e-4 * (128 / 16) ** 0.5)

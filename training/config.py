@@ -91,9 +91,9 @@ class TrainConfig:
     num_train_epochs: float = option(3.0, "Passes over the training rows")
     max_steps: int = option(-1, "> 0 overrides num_train_epochs")
     group_by_length: bool = option(True, "Batches of similar length: little padding")
-    padding_free: bool = option(False, "Flatten each micro-batch into one sequence with position_ids (no padding, no "
-                                       "cross-row attention); pays with flash_attention_2/3 (varlen), while "
-                                       "sdpa/eager build a dense block mask over the whole batch")
+    padding_free: bool = option(False, "Flatten each micro-batch into one sequence told apart by position_ids: no "
+                                       "padding, no cross-row attention (tested). Pays with flash_attention_2/3 "
+                                       "(varlen kernels); sdpa/eager build a dense mask over the whole micro-batch")
     pad_to_multiple_of: int = option(0, "Pad micro-batches to a multiple of this many tokens (fewer distinct shapes "
                                         "for GPU kernel selection and the allocator); 0 = to the longest row")
     gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass (memory for time)")

@@ -219,7 +219,8 @@ def resolve_runtime_for(config: TrainConfig) -> Runtime:
             f"{config.scaled_learning_rate(runtime.world_size):.3g} for a global batch of {batch}")
     if config.padding_free and not runtime.attention.startswith("flash_attention"):
         say(f"note: padding_free with {runtime.attention} attention is correct but builds a dense "
-            f"mask over each whole micro-batch; it pays with flash_attention_2/3")
+            f"mask over each whole micro-batch (cost grows with its tokens squared); it pays "
+            f"with flash_attention_2/3")
     return runtime
 
 
