@@ -16,8 +16,9 @@ Each recipe trains in its own child process (separate peak memory):
             default `python -m training.train`, in one process; dtype by the host probe),
             training/configs/tinyllama.yaml on a GPU (128 rows x 1, bf16 from compute
             capability 8.0); --project-config picks another.
-  tutorial-bf16, project-fp32, project-4x4   variants that split the gain: the dtype, the
-            batch (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+  tutorial-bf16, project-fp32, project-4x4, project-liger   variants that split the gain: the
+            dtype, the batch, Liger's kernels (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+            A recipe named twice runs twice (the second with warm kernel caches).
 
 --model and --random-shape replace both recipes' model. Printed per recipe: non-pad tokens/s,
 examples/s, seconds per optimizer step (timed steps), the first step's seconds (warm-up:
@@ -55,6 +56,7 @@ RECIPES = {
     "tutorial-bf16": (CONFIGS / "tutorial.yaml", ["--dtype", "bfloat16", "--attn_implementation", "eager"]),
     "project-fp32": (None, ["--dtype", "float32", "--attn_implementation", "sdpa"]),
     "project-4x4": (None, ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "4"]),
+    "project-liger": (None, ["--use_liger_kernel", "true"]),
 }
 TUTORIAL_DTYPE = {"cpu": [], "cuda": ["--dtype", "float16"]}  # tutorial.yaml pins fp32 for CPUs
 
@@ -173,6 +175,7 @@ def run_recipe(args, recipe: str, threads: int) -> dict:
             "seconds": seconds, "tokens_per_s": real_tokens / seconds,
             "examples_per_s": sum(rows for rows, _, _ in micro) / seconds,
             "s_per_step": seconds / len(timed), "first_step_s": meter.step_times[0],
+            "step_times": [round(t, 4) for t in meter.step_times],
             "padding_share": 1 - real_tokens / sum(padded for _, padded, _ in micro),
             "gflops": 4 * n * real_tokens / seconds / 1e9, "parameters_n": n,
             "peak_memory_mb": peak_memory_mb(args.device),
@@ -263,6 +266,14 @@ def main(argv=None) -> int:
         print(f"error: unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}",
               file=sys.stderr)
         return 2
+    if args.model and not args.worker:
+        from robot_sft.models import ModelLoadError, resolve_model_path
+
+        try:
+            resolve_model_path(args.model)
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.random_shape:
         from benchmarks.random_model import build_random_model
 

@@ -77,15 +77,6 @@ def test_a_row_does_not_see_the_rows_before_it_in_a_padding_free_batch(llama2_to
     assert abs(separate - mixed) > 1e-4
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    from tiny_models import make_tiny_adapter
-
-    root = tmp_path_factory.mktemp("tiny")
-    make_tiny_adapter(root)
-    return root / "base"
-
-
 def test_padding_free_training_ends_where_padded_training_does(tiny_base, tmp_path):
     """The whole path (config -> TRL -> fused LM head -> optimizer): same loss, same adapter."""
     from safetensors.torch import load_file

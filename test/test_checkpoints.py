@@ -21,16 +21,12 @@ def tiny_args(base, output_dir, *extra) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_base, tmp_path_factory):
     """A finished 4-step run that kept checkpoint-2 and checkpoint-4."""
-    from tiny_models import make_tiny_adapter
-
-    root = tmp_path_factory.mktemp("checkpoints")
-    make_tiny_adapter(root)
-    out = root / "run"
-    assert main(tiny_args(root / "base", out)) == 0
+    out = tmp_path_factory.mktemp("checkpoints") / "run"
+    assert main(tiny_args(tiny_base, out)) == 0
     assert (out / "checkpoint-2").is_dir() and (out / "checkpoint-4").is_dir()
-    return root / "base", out
+    return tiny_base, out
 
 
 def truncate(path: Path) -> None:

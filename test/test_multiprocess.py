@@ -19,15 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = ROOT / "training" / "configs" / "accelerate"
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    from tiny_models import make_tiny_adapter
-
-    root = tmp_path_factory.mktemp("tiny")
-    make_tiny_adapter(root)
-    return root / "base"
-
-
 def run_args(base, out, *extra) -> list[str]:
     return ["--model", str(base), "--output_dir", str(out), "--num_examples", "80", "--max_length", "256",
             "--per_device_train_batch_size", "4", "--max_steps", "4", "--save_steps", "2",

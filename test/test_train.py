@@ -22,16 +22,6 @@ ROW = {"messages": [{"role": "user", "content": "go forward 2 meters"},
                     {"role": "assistant", "content": "Move forward 2 m."}]}
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    """A random 1-layer Llama with a byte-level ChatML tokenizer, saved as a model dir."""
-    from tiny_models import make_tiny_adapter
-
-    root = tmp_path_factory.mktemp("tiny")
-    make_tiny_adapter(root)
-    return root / "base"
-
-
 def tiny_args(base, output_dir, *extra) -> list[str]:
     """A run of a few real optimizer steps on the tiny model and generated data."""
     return ["--model", str(base), "--output_dir", str(output_dir), "--num_examples", "80",

@@ -121,4 +121,12 @@ def resolve_runtime(config: TrainConfig) -> Runtime:
     say(f"robot_sft training: model {config.model} on {device} ({dtype}, {attention} attention, "
         f"{threads} CPU threads{f' x {world_size} processes' if world_size > 1 else ''}"
         f"{', TF32' if tf32 else ''}) -> {config.output_dir}")
+    if config.lr_base_batch:
+        say(f"learning rate {config.learning_rate:g} for {config.lr_base_batch} rows -> "
+            f"{config.scaled_learning_rate(world_size):.3g} for a global batch of "
+            f"{config.global_batch(world_size)}")
+    if config.padding_free and not attention.startswith("flash_attention"):
+        say(f"note: padding_free with {attention} attention is correct but builds a dense mask over "
+            f"each whole micro-batch (cost grows with its tokens squared); it pays with "
+            f"flash_attention_2/3")
     return Runtime(device, dtype, attention, threads, world_size, tf32)

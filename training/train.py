@@ -27,7 +27,7 @@ from pathlib import Path
 
 from training.config import ConfigError, TrainConfig, parse_config
 from training.errors import TrainingError
-from training.runtime import Runtime, is_main_process, say, usable_cores
+from training.runtime import Runtime, is_main_process, resolve_runtime, say, usable_cores
 
 
 # ------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def build_run(config: TrainConfig) -> Run:
     from training.checkpoints import prepare_output_dir
     from training.datasets import load_rows, with_system_prompt
 
-    runtime = resolve_runtime_for(config)
+    runtime = resolve_runtime(config)
     # Cheap checks first: a bad path or data file fails in a second, not after model loading.
     output_dir, resume_from = prepare_output_dir(config)
     resolve_model_path(config.model)
@@ -206,22 +206,6 @@ def build_run(config: TrainConfig) -> Run:
         trainer.model.print_trainable_parameters()
     return Run(config, runtime, output_dir, resume_from, tokenizer, train_rows, heldout_rows,
                stats, trainer, started)
-
-
-def resolve_runtime_for(config: TrainConfig) -> Runtime:
-    """resolve_runtime, plus the notes that depend on the config and the runtime together."""
-    from training.runtime import resolve_runtime
-
-    runtime = resolve_runtime(config)
-    if config.lr_base_batch:
-        batch = config.global_batch(runtime.world_size)
-        say(f"learning rate {config.learning_rate:g} for {config.lr_base_batch} rows -> "
-            f"{config.scaled_learning_rate(runtime.world_size):.3g} for a global batch of {batch}")
-    if config.padding_free and not runtime.attention.startswith("flash_attention"):
-        say(f"note: padding_free with {runtime.attention} attention is correct but builds a dense "
-            f"mask over each whole micro-batch (cost grows with its tokens squared); it pays "
-            f"with flash_attention_2/3")
-    return runtime
 
 
 def base_model_id(name: str) -> str:
