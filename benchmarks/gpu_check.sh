@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU measurements of issue 13 in ONE device call (about 6-7 minutes on an H100/H200; the
-# stages' time limits add up to 9 minutes at most).
+# stages' time limits add up to 9.5 minutes at most).
 #
 # What it measures, on a randomly initialised model of TinyLlama-1.1B's exact shape built on
 # the GPU (no weights travel; benchmarks/random_model.py):
 #   1. benchmarks/train_throughput.py: tutorial (fp16, 4 x 4) vs project (tinyllama.yaml: bf16,
-#      128 x 1), the project again (Triton's kernel cache now warm: the first-step time shows
-#      what compilation costs) and with Liger kernels; tokens/s, s/step, first-step s, % of the measured bf16/fp16 matmul peak, peak
+#      128 x 1), the project again (Triton's kernel cache now warm: cold vs warm first steps show
+#      what compilation costs), without pad_to_multiple_of (warm: what one kernel choice per new
+#      padded length costs, e.g. cuDNN attention plans) and with Liger kernels; tokens/s, s/step, first-step s, % of the measured bf16/fp16 matmul peak, peak
 #      memory, and every step's time (throughput.json: the slow-warm-up question).
 #   2. The full TinyLlama recipe, all data, 3 epochs (python -m training.train), wall time.
 #   3. The embedded model's GPU recipe (embedded-gpu.yaml) on a random SmolLM2-135M shape.
@@ -23,6 +24,7 @@
 #   c. read $OUT/gpu_check.log (the tables) and $OUT/throughput.json; then give_back.
 # The device image has torch, transformers, accelerate, peft, triton, pandas and pyarrow; a
 # dry run on a CPU: GPU_CHECK_DEVICE=cpu GPU_CHECK_SHAPE=tiny OUT=/tmp/gc bash benchmarks/gpu_check.sh
+{ # one compound command: bash reads all of it before running, so editing the file mid-run is safe
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/gpu_check}"
@@ -56,6 +58,9 @@ for name in ("torch", "transformers", "accelerate", "peft", "trl", "datasets", "
 import torch
 if torch.cuda.is_available():
     print("cuda", torch.version.cuda, torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))
+    b = torch.backends.cuda  # which SDPA kernels may run (cuDNN builds a plan per new shape)
+    print("sdpa: flash", b.flash_sdp_enabled(), "mem_efficient", b.mem_efficient_sdp_enabled(),
+          "cudnn", b.cudnn_sdp_enabled(), "math", b.math_sdp_enabled())
 EOF
 
 TOKENIZER=".gpu/tokenizer"
@@ -72,8 +77,8 @@ done
 STEPS=(--warmup 1 --steps 24)
 [ -n "$QUICK" ] && STEPS=(--warmup 1 --steps 2 --smoke)
 stage "throughput: tutorial vs project (1 warm-up + timed steps each)"
-timeout $((270 * SCALE)) $PY benchmarks/train_throughput.py --device "$DEVICE" --model "$MODEL" "${STEPS[@]}" \
-  --recipes tutorial,project,project,project-liger --json "$OUT/throughput.json" \
+timeout $((300 * SCALE)) $PY benchmarks/train_throughput.py --device "$DEVICE" --model "$MODEL" "${STEPS[@]}" \
+  --recipes tutorial,project,project,project-nopad,project-liger --json "$OUT/throughput.json" \
   || echo "throughput benchmark failed or timed out"
 
 EPOCHS=()
@@ -92,3 +97,5 @@ cp /tmp/gpu_check_embedded/robot_sft.json "$OUT/full_embedded_gpu.json" 2>/dev/n
 
 stage "done"
 ls -la "$OUT"
+exit 0
+}

@@ -16,8 +16,8 @@ Each recipe trains in its own child process (separate peak memory):
             default `python -m training.train`, in one process; dtype by the host probe),
             training/configs/tinyllama.yaml on a GPU (128 rows x 1, bf16 from compute
             capability 8.0); --project-config picks another.
-  tutorial-bf16, project-fp32, project-4x4, project-liger   variants that split the gain: the
-            dtype, the batch, Liger's kernels (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+  tutorial-bf16, project-fp32, project-4x4, project-liger, project-nopad   variants that split
+            the gain: the dtype, the batch, Liger's kernels, padding to a multiple of 8 (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
             A recipe named twice runs twice (the second with warm kernel caches).
 
 --model and --random-shape replace both recipes' model. Printed per recipe: non-pad tokens/s,
@@ -57,6 +57,7 @@ RECIPES = {
     "project-fp32": (None, ["--dtype", "float32", "--attn_implementation", "sdpa"]),
     "project-4x4": (None, ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "4"]),
     "project-liger": (None, ["--use_liger_kernel", "true"]),
+    "project-nopad": (None, ["--pad_to_multiple_of", "0"]),
 }
 TUTORIAL_DTYPE = {"cpu": [], "cuda": ["--dtype", "float16"]}  # tutorial.yaml pins fp32 for CPUs
 
