@@ -83,6 +83,7 @@ timeout $((300 * SCALE)) $PY benchmarks/train_throughput.py --device "$DEVICE" -
 
 EPOCHS=()
 [ -n "$QUICK" ] && EPOCHS=(--max_steps 3 --num_examples 200)
+rm -rf /tmp/gpu_check_tinyllama /tmp/gpu_check_embedded   # no stale results from an earlier run
 stage "full TinyLlama-shaped recipe: tinyllama.yaml, all data, 3 epochs, 128 held-out rows scored"
 time timeout $((120 * SCALE)) $PY -m training.train \
   --config training/configs/tinyllama.yaml --model "$MODEL" --device "$DEVICE" \
