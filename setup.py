@@ -18,7 +18,7 @@ TRAIN = [
     "pyyaml>=6",
     "matplotlib>=3.7",
     "tqdm>=4.66",
-    "llguidance>=1.9",  # decode-time response grammar (robot_sft/constrained.py)
+    "llguidance>=1.9",  # decode-time response grammar (robot_sft/inference/constraint.py)
 ]
 # ROS 2 Kilted from PyPI; not needed where ROS 2 is installed with apt.
 ROS = [

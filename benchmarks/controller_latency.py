@@ -29,10 +29,10 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from robot_sft.controller_node import ControllerNode
-from robot_sft.inference import FixedResponseModel, GenerationCancelled
+from robot_sft.inference.base import FixedResponseModel, GenerationCancelled, WholeAnswerModel
 
 
-class BusyModel:
+class BusyModel(WholeAnswerModel):
     """Generates until cancelled, like a model in the middle of a long answer."""
 
     def __init__(self):
@@ -69,7 +69,7 @@ def main() -> None:
         import torch
 
         from robot_sft.controller_config import make_config
-        from robot_sft.inference import load_command_model
+        from robot_sft.inference.loader import ModelSpec, load_command_model
 
         if args.threads > 0:
             torch.set_num_threads(args.threads)
@@ -77,11 +77,11 @@ def main() -> None:
                               "device": "cpu", "max_new_tokens": 256,
                               "num_threads": args.threads})
         if args.backend == "llama_cpp":  # export once (not timed): the node's later starts
-            from robot_sft.gguf_export import ensure_gguf
+            from robot_sft.inference.gguf_export import ensure_gguf
 
             ensure_gguf(args.adapter)
         started = time.perf_counter()
-        real = load_command_model(config)
+        real = load_command_model(ModelSpec.from_config(config))
         load_note = (f"model load ({args.backend}, as the node does it): "
                      f"{time.perf_counter() - started:.2f} s")
 

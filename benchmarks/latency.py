@@ -172,7 +172,7 @@ def time_prefill(model, ids) -> float:
 
 def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[float]]:
     """(b): ControllerNode.serve's streaming loop up to the first segment handed out."""
-    from robot_sft.fast_inference import DecodeTimes
+    from robot_sft.inference.decoding import DecodeTimes
     from robot_sft.safety import SafetyLimits
     from robot_sft.stream_reply import StreamingReply
 
@@ -218,7 +218,7 @@ def run_grammar_path(model, command, expected, budget: bool) -> Run:
 
 def floor_s(model, command, expected, token_s: list[float]) -> float:
     """Prefill of the command's own tokens + one bare forward per token of the first line."""
-    from robot_sft.fast_inference import DecodeTimes
+    from robot_sft.inference.decoding import DecodeTimes
 
     need = len(model.tokenizer(expected.splitlines()[0] + "\n", add_special_tokens=False)["input_ids"])
     times = DecodeTimes()
@@ -267,8 +267,8 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
     """(b)'s model, as load_command_model builds it for `backend`, and a note on its load."""
     if backend == "llama_cpp":
         from robot_sft.adapter import read_metadata
-        from robot_sft.gguf_export import gguf_cache_path
-        from robot_sft.llama_cpp_backend import LlamaCppModel, gguf_quant
+        from robot_sft.inference.gguf_export import gguf_cache_path
+        from robot_sft.inference.llama_cpp_backend import LlamaCppModel, gguf_quant
 
         cached = gguf_cache_path(adapter, read_metadata(adapter).base_model,
                                  gguf_quant(quantize)).is_file()
@@ -276,7 +276,7 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
         return model, (f"llama.cpp {gguf_quant(quantize)}, {model.llm.n_threads} thread(s) per "
                        f"token, {model.llm.n_threads_batch} per prompt, "
                        f"GGUF {'cached' if cached else 'exported'}")
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     return (TransformersModel.from_adapter(adapter, device="cpu", quantize=quantize),
             f"transformers, cached base, merge{', int8' if quantize == 'int8' else ''}")
@@ -284,7 +284,7 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
 
 def measure(args, adapter: Path, budget: bool) -> dict:
     """Every path on every command, interleaved; prints the table, returns the figures."""
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     started = time.perf_counter()
     fast, load_note = node_model(args.backend, adapter, args.quantize, args.threads)
@@ -300,14 +300,14 @@ def measure(args, adapter: Path, budget: bool) -> dict:
         other, _ = node_model(other_name, adapter, "auto", args.threads)
         paths[f"project ({other_name})"] = lambda c, e: run_node_path(other, c, e, budget)
     if args.constrained and args.backend == "llama_cpp":
-        from robot_sft.llama_cpp_backend import LlamaCppModel
+        from robot_sft.inference.llama_cpp_backend import LlamaCppModel
 
         grammar = LlamaCppModel(fast.gguf_path, fast.tokenizer, fast.system_prompt,
                                 fast.generation_config.max_new_tokens, args.threads)
         grammar.enable_grammar()
         paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
     elif args.constrained:
-        from robot_sft.constrained import ConstrainedModel, ResponseConstraint
+        from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(fast.tokenizer, vocab_size=fast.model.config.vocab_size)
         grammar = TransformersModel(ConstrainedModel(fast.model, constraint), fast.tokenizer,
@@ -343,7 +343,7 @@ def measure_levers(args, adapter: Path):
     """First-Twist median over the commands, adding one lever at a time (budget mode)."""
     import torch
 
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     commands = [(c, EXPECTED[c]) for c in COMMANDS[:args.commands]]
     tutorial, tok, system_prompt = tutorial_model(adapter)

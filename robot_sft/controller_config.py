@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from robot_sft.inference.base import ECHO
 from robot_sft.places import Place, parse_places
 from robot_sft.safety import SafetyLimits
 
@@ -16,7 +17,6 @@ QUANTIZE = ("auto", "none", "int8", "q8_0", "q4_0", "f16")
 # quantize values each model backend takes (with model_backend auto, int8 picks transformers).
 BACKEND_QUANTIZE = {"transformers": ("auto", "none", "int8"),
                     "llama_cpp": ("auto", "none", "q8_0", "q4_0", "f16")}
-ECHO = "{command}"  # in fixed_response: replaced by the command text
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,8 @@ from robot_sft.adapter import AdapterError
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
 from robot_sft.executor import MotionExecutor, message_age, yaw_from_quaternion, yaw_to_quaternion
-from robot_sft.inference import (
-    AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
-)
+from robot_sft.inference.base import AnswerTruncated, GenerationCancelled
+from robot_sft.inference.loader import ModelSpec, load_command_model
 from robot_sft.models import ModelLoadError
 from robot_sft.reply import battery_text, build_reply, obstacles_text
 from robot_sft.response_format import Stop, render_response
@@ -111,16 +110,16 @@ class ControllerNode(Node):
             import torch  # the node is this process's entry point: set before loading/merging
 
             torch.set_num_threads(cfg.num_threads)
-        self.model = model if model is not None else \
-            load_command_model(cfg, log=self.get_logger().info)
+        self.model = model if model is not None else load_command_model(
+            ModelSpec.from_config(cfg), log=self.get_logger().info,
+            warn=self.get_logger().warning)
         self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
                                           name=f"controller-{loop.__name__.strip('_')}")
                          for loop in (self._worker_loop, self._motion_loop)]
         for thread in self._threads:
             thread.start()
-        described = getattr(self.model, "description", type(self.model).__name__)
         self.get_logger().info(
-            f"ready: {described}, limits {cfg.max_linear_speed} m/s, "
+            f"ready: {self.model.description}, limits {cfg.max_linear_speed} m/s, "
             f"{cfg.max_angular_speed} rad/s; places: {', '.join(cfg.places) or 'none'}")
 
     # ------------------------------------------------------------------ parameters
@@ -283,13 +282,13 @@ class ControllerNode(Node):
 
     def serve(self, job: Job, cancel: threading.Event) -> None:
         """Model -> reply -> motion, for one command (worker thread). With stream_actions
-        and a model that streams lines, each action starts as soon as its line is complete."""
+        each action starts as soon as its line is complete."""
         started = time.monotonic()
         cfg = self.config
         stream = StreamingReply(cfg.limits, cfg.places, *self.status_texts()) \
-            if cfg.stream_actions and hasattr(self.model, "stream_lines") else None
+            if cfg.stream_actions else None
         pieces, failed = [], None
-        answer = stream_pieces(self.model, job.command, cancel)
+        answer = self.model.stream_lines(job.command, cancel)
         try:
             for piece in answer:
                 pieces.append(piece)
@@ -424,7 +423,7 @@ def warm_up(model, logger=None) -> float:
     """Generate the first line of one answer, so the first real command does not pay
     for lazy initialisation (kernels, allocator, caches). Seconds taken; never raises."""
     started = time.monotonic()
-    answer = stream_pieces(model, WARM_UP_COMMAND)
+    answer = model.stream_lines(WARM_UP_COMMAND)
     try:
         next(answer, None)  # one line is enough: every code path has run once
     except Exception as exc:  # a broken model shows itself on the first command

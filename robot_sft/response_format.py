@@ -17,6 +17,7 @@ first line while the rest is generated)::
     Move forward 1 m slowly.
     Turn left 90 deg.
     Turn right 1.5 rad at 0.3 rad/s.
+    Turn left.
     Move forward for 3 s.
     Turn left for 2 s quickly.
     Square with 1 m sides, turning left.
@@ -30,6 +31,10 @@ first line while the rest is generated)::
 A shape line is one action: the model copies the shape name, side length and
 turning direction; `Shape.expand` computes the repetitions and the exterior
 angle (a square is four times Move 1 m / Turn left 90 deg).
+
+A turn with a side and no angle ("take a left") is `Turn left.`: the command has
+no number to copy, so the format says so instead of the model inventing one;
+`DefaultTurn.expand` makes it DEFAULT_TURN_DEG (90) degrees.
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ STATUS_SLOTS = {"battery": "{battery}", "obstacles": "{obstacles}"}
 LINEAR_DIRECTIONS = ("forward", "backward")
 ANGULAR_DIRECTIONS = ("left", "right")
 SHAPE_SIDES = {"triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6}  # regular polygons
+DEFAULT_TURN_DEG = 90.0  # "Turn left." (a side, no angle): a right angle, as people mean it
 
 # Standard refusal reasons, so training targets use a small fixed vocabulary.
 REFUSAL_REASONS = {
@@ -202,6 +208,29 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class DefaultTurn:
+    """A turn with a side and no angle ("take a left", "turn right"): DEFAULT_TURN_DEG
+    that way. `direction` is +1 (left) or -1 (right)."""
+
+    direction: int
+    speed: float | None = None
+    speed_unit: str = "rad/s"
+    pace: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.direction, bool) or self.direction not in (1, -1):
+            raise ActionError(f"direction must be 1 (left) or -1 (right), got {self.direction!r}")
+        object.__setattr__(self, "direction", int(self.direction))
+        _check_unit("speed_unit", self.speed_unit, ANGULAR_SPEED_UNITS)
+        _check_speed(self)
+
+    def expand(self) -> list:
+        """The turn it stands for."""
+        return [Turn(self.direction * DEFAULT_TURN_DEG, "deg", self.speed, self.speed_unit,
+                     self.pace)]
+
+
+@dataclass(frozen=True)
 class Stop:
     """Stop all motion now."""
 
@@ -245,14 +274,15 @@ class Refuse:
         object.__setattr__(self, "reason", reason)
 
 
-Action = Union[Move, Turn, TimedMove, Shape, Stop, Navigate, Status, Refuse]
-MOTION_ACTIONS = (Move, Turn, TimedMove, Shape)
+Action = Union[Move, Turn, TimedMove, Shape, DefaultTurn, Stop, Navigate, Status, Refuse]
+MOTION_ACTIONS = (Move, Turn, TimedMove, Shape, DefaultTurn)
+_EXPANDING = (Shape, DefaultTurn)  # lines that stand for other actions
 
 
 def expand_actions(actions) -> list:
-    """`actions` with every Shape replaced by its moves and turns: what the robot executes,
-    and what two responses are compared by."""
-    return [step for a in actions for step in (a.expand() if isinstance(a, Shape) else (a,))]
+    """`actions` with every Shape replaced by its moves and turns and every DefaultTurn by
+    its turn: what the robot executes, and what two responses are compared by."""
+    return [step for a in actions for step in (a.expand() if isinstance(a, _EXPANDING) else (a,))]
 
 
 @dataclass(frozen=True)
@@ -308,6 +338,9 @@ def render_action(action: Action) -> str:
         return (f"{action.name.capitalize()} with {format_number(action.side)} {action.unit} "
                 f"sides, turning {direction}"
                 f"{_speed_suffix(action.speed, action.speed_unit, action.pace)}.")
+    if isinstance(action, DefaultTurn):
+        direction = "left" if action.direction > 0 else "right"
+        return f"Turn {direction}{_speed_suffix(action.speed, action.speed_unit, action.pace)}."
     if isinstance(action, Stop):
         return "Stop."
     if isinstance(action, Navigate):
@@ -381,6 +414,7 @@ _RE_TURN = re.compile(
 _RE_TIMED = re.compile(
     rf"(?P<verb>move|go|drive|turn|rotate)\s+(?P<dir>{_LDIR}|{_ADIR})\s+for\s+"
     rf"(?P<num>{_NUM})\s*(?P<unit>{_TIME}){_SPEED_SUFFIX}")
+_RE_DEFAULT_TURN = re.compile(rf"(?:turn|rotate)\s+(?P<dir>{_ADIR}){_SPEED_SUFFIX}")
 _RE_SHAPE = re.compile(
     rf"(?:(?:drive|trace|draw|make)\s+)?(?:an?\s+)?(?:regular\s+|equilateral\s+)?"
     rf"(?P<shape>{'|'.join(SHAPE_SIDES)})\s+with\s+(?P<num>{_NUM})\s*(?P<unit>{_DIST})\s+sides?"
@@ -472,6 +506,8 @@ def _parse_sentence(sentence: str, previous):
         sign = _ANGULAR_WORDS[m.group("dir")]
         return Turn(sign * _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
                     **_speed_fields(m, False))
+    if m := _RE_DEFAULT_TURN.fullmatch(s):
+        return DefaultTurn(_ANGULAR_WORDS[m.group("dir")], **_speed_fields(m, False))
     if m := _RE_SHAPE.fullmatch(s):
         return Shape(m.group("shape"), _magnitude(m.group("num")), _canonical_unit(m.group("unit")),
                      _ANGULAR_WORDS[m.group("dir")], **_speed_fields(m, True))
@@ -631,8 +667,8 @@ def action_to_dict(action: Action) -> dict:
     return {"type": type(action).__name__, **{k: v for k, v in action.__dict__.items()}}
 
 
-_ACTION_TYPES = {cls.__name__: cls for cls in (Move, Turn, TimedMove, Shape, Stop, Navigate, Status,
-                                                Refuse)}
+_ACTION_TYPES = {cls.__name__: cls for cls in (Move, Turn, TimedMove, Shape, DefaultTurn, Stop,
+                                                Navigate, Status, Refuse)}
 
 
 def action_from_dict(data: dict) -> Action:

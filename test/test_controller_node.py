@@ -29,7 +29,8 @@ from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.commands import is_stop_command, sanitise_command  # noqa: E402
 from robot_sft.controller_node import WARM_UP_COMMAND, ControllerNode, Job, warm_up  # noqa: E402
-from robot_sft.inference import FixedResponseModel, GenerationCancelled  # noqa: E402
+from robot_sft.inference.base import (  # noqa: E402
+    FixedResponseModel, GenerationCancelled, LineStreamModel, WholeAnswerModel)
 
 pytestmark = pytest.mark.ros
 DOMAIN = 120 + os.getpid() % 90
@@ -44,7 +45,7 @@ def wait_for(predicate, timeout=5.0, period=0.002):
     return False
 
 
-class BlockingModel:
+class BlockingModel(WholeAnswerModel):
     """A model that is 'generating' until cancelled (or released): to test stop and
     coalescing while the model is busy."""
 
@@ -313,7 +314,7 @@ def test_odometry_closes_the_move(rig_factory):
 
 
 def test_model_errors_and_binary_input_keep_the_node_alive(rig_factory):
-    class Broken:
+    class Broken(WholeAnswerModel):
         calls = 0
 
         def respond(self, command, cancel=None):
@@ -447,7 +448,7 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
         rclpy.try_shutdown(context=context)
 
 
-class LineModel:
+class LineModel(LineStreamModel):
     """Streams `lines` one by one (or raises `error`), recording what was asked."""
 
     def __init__(self, lines=("Turn left 1 deg.\n",) * 50, error=None):

@@ -52,6 +52,10 @@ def test_everything_the_grammar_accepts_parses_back_to_itself(text):
     ("Turn right 90 deg at 0.3 rad/s.", True),
     ("Move backward for 3 s slowly.", True),
     ("Turn left for 1 min quickly.", True),
+    ("Turn left.", True),                        # a turn with a side and no angle
+    ("Turn right at 0.3 rad/s.", True),
+    ("Turn.", False),
+    ("Turn left", False),
     ("Stop.", True),
     ("Navigate to charging station.", True),
     ("Battery status: {battery}.", True),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_SPEED_UNITS, REFUSAL_REASONS,
-    SHAPE_SIDES, TIME_UNITS, ActionError, Move, Navigate, ParseError, Refuse, Shape, Status, Stop,
+    SHAPE_SIDES, TIME_UNITS, ActionError, DefaultTurn, Move, Navigate, ParseError, Refuse, Shape, Status, Stop,
     TimedMove, Turn, action_from_dict, action_to_dict, actions_equal, expand_actions, format_number,
     intent_of, parse_response, render_response,
 )
@@ -49,8 +49,8 @@ def _speed_fields(draw, units):
 
 @st.composite
 def actions(draw):
-    kind = draw(st.sampled_from(["move", "turn", "timed", "shape", "stop", "navigate", "status",
-                                 "refuse"]))
+    kind = draw(st.sampled_from(["move", "turn", "default_turn", "timed", "shape", "stop",
+                                 "navigate", "status", "refuse"]))
     if kind == "move":
         sign = draw(st.sampled_from([1, -1]))
         return Move(sign * draw(_amounts), draw(st.sampled_from(sorted(DISTANCE_UNITS))),
@@ -59,6 +59,9 @@ def actions(draw):
         sign = draw(st.sampled_from([1, -1]))
         return Turn(sign * draw(_amounts), draw(st.sampled_from(sorted(ANGLE_UNITS))),
                     **draw(_speed_fields(ANGULAR_SPEED_UNITS)))
+    if kind == "default_turn":
+        return DefaultTurn(draw(st.sampled_from([1, -1])),
+                           **draw(_speed_fields(ANGULAR_SPEED_UNITS)))
     if kind == "timed":
         direction = draw(st.sampled_from(["forward", "backward", "left", "right"]))
         units = LINEAR_SPEED_UNITS if direction in ("forward", "backward") else ANGULAR_SPEED_UNITS
@@ -116,6 +119,23 @@ def test_shape_expands_to_moves_and_turns(shape, move, turn):
     assert sum(t.angle for t in shape.expand() if isinstance(t, Turn)) == 360 * shape.direction
 
 
+@pytest.mark.parametrize("turn, expanded", [
+    (DefaultTurn(1), Turn(90)),
+    (DefaultTurn(-1, pace="slow"), Turn(-90, pace="slow")),
+    (DefaultTurn(-1, speed=0.3), Turn(-90, speed=0.3)),
+])
+def test_default_turn_is_a_right_angle_that_way(turn, expanded):
+    assert turn.expand() == [expanded]
+    assert expand_actions([Move(1), turn]) == [Move(1), expanded]
+    assert intent_of([turn]) == "turn"
+
+
+@pytest.mark.parametrize("text", ["turn left", "Turn right.", "rotate counterclockwise", "Turn left slowly."])
+def test_a_turn_without_an_angle_is_a_default_turn(text):
+    parsed = parse_response(text)
+    assert len(parsed) == 1 and isinstance(parsed[0], DefaultTurn)
+
+
 # ---------------------------------------------------------------- canonical text
 
 @pytest.mark.parametrize("action, text", [
@@ -124,6 +144,8 @@ def test_shape_expands_to_moves_and_turns(shape, move, turn):
     (Move(1.5, "ft", pace="slow"), "Move forward 1.5 ft slowly."),
     (Turn(90), "Turn left 90 deg."),
     (Turn(-1.5, "rad", speed=0.3), "Turn right 1.5 rad at 0.3 rad/s."),
+    (DefaultTurn(1), "Turn left."),
+    (DefaultTurn(-1, pace="fast"), "Turn right quickly."),
     (TimedMove(3, "forward"), "Move forward for 3 s."),
     (TimedMove(2, "left", pace="fast"), "Turn left for 2 s quickly."),
     (Shape("square", 1), "Square with 1 m sides, turning left."),

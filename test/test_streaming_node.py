@@ -9,7 +9,8 @@ import time
 import pytest
 
 from robot_sft.executor import MotionExecutor
-from robot_sft.inference import AnswerTruncated, GenerationCancelled, stream_pieces
+from robot_sft.inference.base import (AnswerTruncated, GenerationCancelled, LineStreamModel,
+                                      WholeAnswerModel)
 from robot_sft.safety import SafetyLimits, TwistSegment
 from robot_sft.stream_reply import StreamingReply
 
@@ -98,12 +99,12 @@ def test_executor_extend_appends_or_restarts_after_the_plan_ran_out():
     assert out[5.0] == (-0.5, 0.0) and out[5.45] == (-0.5, 0.0) and out[5.5] == (0.0, 0.0)
 
 
-def test_stream_pieces_gives_a_non_streaming_model_one_piece():
-    class Whole:
+def test_a_whole_answer_model_streams_its_answer_as_one_piece_of_complete_lines():
+    class Whole(WholeAnswerModel):
         def respond(self, command, cancel=None):
             return f"echo {command}"
 
-    assert list(stream_pieces(Whole(), "x")) == ["echo x"]
+    assert list(Whole().stream_lines("x")) == ["echo x\n"]
 
 
 # ---------------------------------------------------------------- the node
@@ -112,7 +113,7 @@ rclpy = pytest.importorskip("rclpy")
 from test_controller_node import Rig, rig_factory, wait_for  # noqa: E402,F401
 
 
-class PacedStreamModel:
+class PacedStreamModel(LineStreamModel):
     """Streams `pieces` one every `delay` seconds, like a model writing line by line;
     honours cancel like the real decoder (between tokens)."""
 

@@ -187,12 +187,12 @@ def write_reports(results: dict, out_dir) -> tuple[Path, Path]:
 # ------------------------------------------------------------------------------- models
 
 def load_llama_cpp_variant(options: Options, variant: Variant, metadata):
-    """A robot_sft.llama_cpp_backend.LlamaCppModel for the variant: the adapter merged into
+    """A LlamaCppModel (robot_sft.inference.llama_cpp_backend) for the variant: the adapter merged into
     a GGUF (cached), or the base's own GGUF file; the grammar through its logits."""
     from transformers import AutoTokenizer
 
-    from robot_sft.gguf_export import source_gguf
-    from robot_sft.llama_cpp_backend import LlamaCppModel
+    from robot_sft.inference.gguf_export import source_gguf
+    from robot_sft.inference.llama_cpp_backend import LlamaCppModel
 
     if variant.base:
         model = LlamaCppModel(source_gguf(metadata.base_model),
@@ -207,7 +207,7 @@ def load_llama_cpp_variant(options: Options, variant: Variant, metadata):
 
 
 def load_variant(options: Options, variant: Variant, metadata):
-    """A robot_sft.inference.TransformersModel for the variant: the SFT model (adapter
+    """A TransformersModel (robot_sft.inference.transformers_backend) for the variant: the SFT model (adapter
     merged) or the bare base model, optionally behind the response grammar
     (a LlamaCppModel with --backend llama_cpp)."""
     from transformers import AutoTokenizer
@@ -215,7 +215,7 @@ def load_variant(options: Options, variant: Variant, metadata):
     if options.backend == "llama_cpp":
         return load_llama_cpp_variant(options, variant, metadata)
 
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
     from robot_sft.models import load_model
 
     if variant.base:
@@ -226,7 +226,7 @@ def load_variant(options: Options, variant: Variant, metadata):
         model = TransformersModel.from_adapter(options.adapter, device=options.device,
                                                max_new_tokens=options.max_new_tokens)
     if variant.constrained:
-        from robot_sft.constrained import ConstrainedModel, ResponseConstraint
+        from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(model.tokenizer, vocab_size=model.model.config.vocab_size)
         model = TransformersModel(ConstrainedModel(model.model, constraint), model.tokenizer,
@@ -305,7 +305,7 @@ def parse_args(argv=None) -> Options:
     p.add_argument("--adapter", required=True, help="adapter directory written by training.train")
     p.add_argument("--base", action="store_true", help="the base model without the adapter")
     p.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=False,
-                   help="decode under the response grammar (robot_sft.constrained)")
+                   help="decode under the response grammar (robot_sft.inference.constraint)")
     p.add_argument("--compare", action="store_true",
                    help="side by side: SFT and base, each with and without the grammar")
     p.add_argument("--sets", default=",".join(SETS),
@@ -322,7 +322,7 @@ def parse_args(argv=None) -> Options:
                    help="torch (or llama.cpp) CPU threads (0 = default)")
     p.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
                    help="transformers: batched generate(); llama_cpp: the node's llama.cpp "
-                        "backend (robot_sft.llama_cpp_backend), one command at a time")
+                        "backend (robot_sft.inference.llama_cpp_backend), one command at a time")
     p.add_argument("--quantize", choices=["auto", "q8_0", "q4_0", "f16", "none"], default="auto",
                    help="llama_cpp: the GGUF's weights (auto = q8_0; none = f32)")
     p.add_argument("--seed", type=int, default=0, help="which commands --limit keeps")

@@ -38,6 +38,7 @@ from robot_sft.response_format import (
     render_response,
 )
 from robot_sft.safety import PlanError, plan_twists
+from robot_sft.tutorial import SEED_EXAMPLES  # the tutorial's five, always in train
 from training.data.numbers import ONES, TENS, mentioned_numbers, say_number, say_quantity
 from training.data import templates as T
 
@@ -63,17 +64,6 @@ MAX_WORDS = 24          # commands stay short: training speed matters
 MODIFIER_PROB = 0.3     # share of motions with "slowly"/"quickly"/"at 0.2 m/s"
 POLITE_PROB = 0.3
 TYPO_PROB = 0.12
-
-# The tutorial's five instructions (Day 32). The tutorial's speeds (0.5 m/s, 0.5 rad/s)
-# are the planner defaults, so the targets say no speed: a speed the user did not
-# give would teach the model to invent numbers.
-SEED_EXAMPLES = [
-    ("Move the robot forward 2 meters", "move", [Move(2, "m")]),
-    ("What is the robot's current battery level?", "status_battery", [Status("battery")]),
-    ("Navigate to the charging station", "navigate", [Navigate("charging station")]),
-    ("Rotate 90 degrees clockwise", "turn", [Turn(-90, "deg")]),
-    ("Report any obstacles detected", "status_obstacles", [Status("obstacles")]),
-]
 
 
 @dataclass(frozen=True)
