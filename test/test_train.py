@@ -329,3 +329,25 @@ def test_embedded_model_trains_saves_reloads_and_generates(tmp_path):
     answers = generate_responses(model, tokenizer, ["stop", "go forward 1 m"],
                                  system_prompt=metadata.system_prompt, max_new_tokens=8)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
+def test_ctrl_c_on_self_launched_workers_is_one_line(tiny_base, tmp_path):
+    """SIGINT to `python -m training.train --num_processes 2` (torchrun underneath) stops
+    the workers and says how to continue, without torchrun's SignalException traceback."""
+    out = tmp_path / "interrupted"
+    all_cores = set(range(os.cpu_count()))
+    parent = subprocess.Popen([sys.executable, "-m", "training.train",
+                               *tiny_args(tiny_base, out, "--max_steps", "100000"), "--num_processes", "2"],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              preexec_fn=lambda: os.sched_setaffinity(0, all_cores),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(out.glob("checkpoint-*")) and time.time() < deadline:  # workers are training
+        assert parent.poll() is None, parent.communicate()
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted; continue with --resume"

@@ -74,6 +74,7 @@ def launch_data_parallel(config: TrainConfig, processes: int, argv: list[str]) -
 
 
 def _torchrun(processes: int, worker_argv: list[str]) -> int:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
@@ -83,6 +84,8 @@ def _torchrun(processes: int, worker_argv: list[str]) -> int:
                   *worker_argv])
     except ChildFailedError:
         return 1  # each worker has printed its one-line error
+    except SignalException as exc:  # Ctrl-C / kill: torchrun has stopped the workers
+        raise KeyboardInterrupt from exc
     return 0
 
 
