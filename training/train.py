@@ -232,6 +232,10 @@ def finish(run: Run, result) -> dict:
                "train_examples": run.stats.kept, "train_tokens": run.stats.total_tokens,
                "device": runtime.device, "dtype": runtime.dtype, "threads": runtime.threads,
                "world_size": runtime.world_size}
+    # The last collective: from here on the main process works alone (evaluation can take
+    # longer than the process group's 30-minute timeout on a busy machine; a barrier after
+    # it killed a run there), and the other ranks are done.
+    trainer.accelerator.wait_for_everyone()
     if is_main_process():
         if config.eval_samples >= 0 and run.heldout_rows:
             if runtime.cpu and config.num_threads <= 0:
@@ -254,7 +258,6 @@ def finish(run: Run, result) -> dict:
             for path in checkpoints(output_dir):
                 shutil.rmtree(path, ignore_errors=True)
         say(f"adapter written to {output_dir} in {metrics['wall_seconds']:.0f} s")
-    trainer.accelerator.wait_for_everyone()
     return metrics
 
 
