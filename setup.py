@@ -55,7 +55,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={"training": ["configs/*.yaml"]},
+    package_data={"training": ["configs/*.yaml", "configs/accelerate/*.yaml"]},
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=["setuptools"],

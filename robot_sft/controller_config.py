@@ -42,17 +42,18 @@ PARAMETERS = (
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
     Param("device", "auto", "Torch device for the model: auto, cpu, cuda, cuda:0.", True),
     Param("max_new_tokens", 128, "Generation length limit (tokens).", True),
-    Param("stream_actions", True, "Start each action as soon as its line is generated "
-          "(later lines append; a later line that fails stops the robot with zero). "
-          "false: wait for the whole answer and execute it whole or not at all."),
     Param("quantize", "auto", "Weights: 'auto' is each backend's default (transformers: none, "
           "llama_cpp: q8_0); transformers: 'none' (fp32/bf16) or 'int8' (dynamic int8 Linear "
           "layers, CPU; slightly different numbers - evaluate first); llama_cpp: 'q8_0' "
           "(blockwise 8-bit, near-lossless), 'q4_0' (4-bit, faster, lossy - evaluate first), 'f16' "
           "or 'none' (f32).", True),
-    Param("constrained_decoding", False, "Decode under the response grammar (llguidance): "
-          "every answer parses and navigation names only known places; costs <1 ms per token "
-          "(see README for its effect on accuracy).", True),
+    Param("constrained_decoding", False, "Decode under each command's own response grammar "
+          "(llguidance): every answer parses, and holds only numbers, units, directions and "
+          "places of the command; costs <1 ms per token (docs/evaluation.md: its effect on "
+          "accuracy).", True),
+    Param("min_confidence", 0.0, "An answer that would move the robot is refused as unclear "
+          "when the model gave its least sure choice (action, direction, number) a probability "
+          "below this (0..1; docs/evaluation.md: the calibration).", True, hard_max=1.0),
     Param("num_threads", 0, "CPU threads for the model; 0: the backend's default (torch: one "
           "per physical core; llama_cpp: half the logical CPUs per token). Fewer can be faster "
           "on a busy CPU.", True),
@@ -105,6 +106,9 @@ PARAMETERS = (
     Param("control_nice", -10, "Nice value for the callback (stop) and motion threads: below "
           "0 they run ahead of other work on the computer (needs root or CAP_SYS_NICE; "
           "without, the node says so and keeps normal priority); 0 leaves them.", True),
+    Param("status_max_age", 2.0, "Battery and obstacle answers use sensor messages at most "
+          "this old, s; older ones answer 'unknown' (a scan from before a move describes "
+          "another place).", hard_max=60.0),
     Param("places", ["charging station:12.5,3.2,0.0", "dock:0.0,0.0,0.0"],
           "Named places for 'Navigate to X', each 'name:x,y,yaw' (m, m, rad) in frame_id."),
     Param("frame_id", "map", "Frame of the places and of /goal_pose."),
@@ -146,8 +150,12 @@ def make_config(values: dict) -> ControllerConfig:
         raise ValueError(f"parameter model_backend must be one of {BACKENDS}, "
                          f"got {values['model_backend']!r}")
     for name in ("publish_rate_hz", "cmd_vel_timeout", "odom_timeout", "odom_stall_timeout",
-                 "max_new_tokens", "max_command_chars", "server_timeout"):
+                 "max_new_tokens", "max_command_chars", "status_max_age", "server_timeout"):
         _positive(values, name)
+    confidence = values["min_confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) \
+            or not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"parameter min_confidence must be a number in 0..1, got {confidence!r}")
     for p in PARAMETERS:
         v = values[p.name]
         if p.hard_max is not None and isinstance(v, (int, float)) and not v <= p.hard_max:

@@ -47,21 +47,21 @@ from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
 from robot_sft.adapter import AdapterError
+from robot_sft.answer import AnswerPolicy, answer_command
 from robot_sft.commands import RateLimit, is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
 from robot_sft.executor import (
     MotionExecutor, message_age, odometry_problem, yaw_from_quaternion, yaw_to_quaternion,
 )
-from robot_sft.inference.base import AnswerTruncated, GenerationCancelled
+from robot_sft.inference.base import GenerationCancelled
 from robot_sft.inference.loader import ModelSpec, load_command_model
 from robot_sft.models import ModelLoadError
 from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
 from robot_sft.parameters import check_run_time_change
-from robot_sft.reply import battery_text, build_reply, obstacles_text
+from robot_sft.reply import battery_text, obstacles_text
 from robot_sft.response_format import Stop, render_response
 from robot_sft.ros_parameters import declare_parameters, parameter_value
 from robot_sft.safety import TwistSegment, clamp_twist, describe_plan
-from robot_sft.stream_reply import StreamingReply
 from robot_sft.thread_priority import renice, renice_other_threads
 
 STOP_REPLY = f"{render_response([Stop()])}\n{describe_plan([TwistSegment(0.0, 0.0, 0.0)])}"
@@ -100,7 +100,6 @@ class ControllerNode(Node):
         self._job_id = 0              # id of the newest command; older results are stale
         self._pending: Job | None = None
         self._busy: Job | None = None
-        self._busy_started = 0        # id of the job whose streamed motion has started
         self._cancel = threading.Event()
         self._battery = None
         self._scan = None
@@ -323,20 +322,34 @@ class ControllerNode(Node):
             self.get_logger().info(step.event)
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self._battery = (msg.percentage, msg.voltage)
+        self._battery = (time.monotonic(), (msg.percentage, msg.voltage))
 
     def _on_scan(self, msg: LaserScan) -> None:
-        self._scan = msg
+        self._scan = (time.monotonic(), msg)
+
+    @property
+    def _policy(self) -> AnswerPolicy:
+        return AnswerPolicy.from_config(self.config)
 
     def status_texts(self) -> tuple[str, str]:
-        """What {battery} and {obstacles} become, from the latest sensor messages."""
-        battery, scan, cfg = self._battery, self._scan, self.config
-        battery = battery_text(*battery) if battery else \
-            f"unknown (no /{cfg.battery_topic.lstrip('/')} received)"
-        obstacles = obstacles_text(scan.ranges, scan.angle_min, scan.angle_increment,
-                                   scan.range_min, scan.range_max) if scan else \
-            f"unknown (no /{cfg.scan_topic.lstrip('/')} received)"
-        return battery, obstacles
+        """What {battery} and {obstacles} become, from the latest sensor messages: never
+        from a message older than status_max_age (a scan from before the last move
+        describes another place)."""
+        cfg, now = self.config, time.monotonic()
+
+        def latest(received, topic: str):
+            if received is None:
+                return None, f"unknown (no /{topic.lstrip('/')} received)"
+            age = now - received[0]
+            if age > cfg.status_max_age:
+                return None, f"unknown (the last /{topic.lstrip('/')} is {age:.1f} s old)"
+            return received[1], ""
+
+        battery, battery_unknown = latest(self._battery, cfg.battery_topic)
+        scan, scan_unknown = latest(self._scan, cfg.scan_topic)
+        return (battery_text(*battery) if battery else battery_unknown,
+                obstacles_text(scan.ranges, scan.angle_min, scan.angle_increment,
+                               scan.range_min, scan.range_max) if scan else scan_unknown)
 
     # ------------------------------------------------------------------ threads
     def _guarded_loop(self, loop) -> None:
@@ -362,99 +375,35 @@ class ControllerNode(Node):
             self.serve(job, cancel)
 
     def serve(self, job: Job, cancel: threading.Event) -> None:
-        """Model -> reply -> motion, for one command (worker thread). With stream_actions
-        each action starts as soon as its line is complete."""
-        started = time.monotonic()
-        cfg = self.config
-        stream = StreamingReply(cfg.limits, cfg.places, *self.status_texts()) \
-            if cfg.stream_actions else None
-        pieces, failed = [], None
-        answer = self.model.stream_lines(job.command, cancel)
+        """Model -> reply -> motion, for one command (worker thread). Nothing moves until the
+        whole answer is parsed, grounded in the command and planned (robot_sft.answer)."""
         try:
-            for piece in answer:
-                pieces.append(piece)
-                if stream is None:
-                    continue
-                update = stream.add(piece)
-                if update.segments and not self._run_segments(job, update.segments):
-                    return  # superseded: the newer command owns the robot now
-                if update.failed is not None:
-                    failed = update.failed  # no later line can make this answer executable
-                    break
+            answer = answer_command(self.model, job.command, self._policy, self.status_texts,
+                                    cancel)
         except GenerationCancelled:
             self.get_logger().info(f"generation for {self._quote(job.command)} cancelled")
-            return
-        except AnswerTruncated as exc:
-            self._reject(job, self._failure_text(
-                stream, f"Not moving: {exc} (raise max_new_tokens for longer sequences)."))
             return
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")
             self.get_logger().error(f"model failed on {self._quote(job.command)}: {exc!r}")
-            self._say(self._failure_text(
-                stream, f"Not moving: the model failed ({type(exc).__name__}: {exc})."))
+            self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
             return
-        finally:
-            answer.close()  # ends a generation abandoned part-way
-        text = "".join(pieces).strip()
-        self.get_logger().info(f"model ({time.monotonic() - started:.2f} s): "
-                               f"{self._quote(text, 200)}")
-        if stream is None:
-            reply, segments = build_reply(text, cfg.limits, cfg.places, *self.status_texts()), None
-        elif failed is not None:
-            reply, segments = failed, []
-        else:
-            reply, segments = stream.finish()
+        reply = answer.reply
+        self.get_logger().info(f"model ({answer.seconds:.2f} s, confidence "
+                               f"{answer.confidence:.2f}): {self._quote(answer.text, 200)}")
         with self._lock:
             if job.id != self._job_id or self._closing:
                 self.get_logger().info(f"dropping the answer to {self._quote(job.command)}: "
                                        f"superseded")
                 return
-            zero = None
-            if not reply.ok and self._motion.halt():  # a streamed answer failed part-way
-                zero = self._twist(0.0, 0.0)
             self._say(reply.text)
             if reply.goal is not None:
                 self.goal_pub.publish(self._goal_message(reply.goal))
-            if segments is None and reply.segments:
+            if reply.segments:
                 self._motion.start(reply.segments)
-            elif segments:
-                self._motion.extend(segments)
             self._wake_motion()
-        self._send_twist(zero)
         if not reply.ok:
             self.get_logger().warning(self._quote(reply.text.splitlines()[-1], 200))
-
-    @staticmethod
-    def _failure_text(stream: StreamingReply | None, text: str) -> str:
-        """`text` ("Not moving: ..."), or, when streamed lines had already started motion,
-        "Stopped: ... after N had started"."""
-        return stream.fail(text).text if stream is not None else text
-
-    def _reject(self, job: Job, text: str) -> None:
-        """Stop whatever `job` already started (streamed lines) and say why."""
-        with self._lock:
-            if job.id != self._job_id or self._closing:
-                return
-            zero = self._twist(0.0, 0.0) if self._motion.halt() else None
-            self._wake_motion()
-            self._say(text)
-        self._send_twist(zero)
-        self.get_logger().warning(self._quote(text, 200))
-
-    def _run_segments(self, job: Job, segments) -> bool:
-        """Start (first line) or append (later lines) streamed segments, unless `job` is
-        stale. False when it is."""
-        with self._lock:
-            if job.id != self._job_id or self._closing:
-                return False
-            if self._busy_started != job.id:
-                self._busy_started = job.id
-                self._motion.start(segments)
-            else:
-                self._motion.extend(segments)
-            self._wake_motion()
-        return True
 
     def _goal_message(self, place) -> PoseStamped:
         msg = PoseStamped()

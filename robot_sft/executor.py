@@ -137,15 +137,6 @@ class MotionExecutor:
         self._reset_segment()
         self._last_publish = None
 
-    def extend(self, segments) -> None:
-        """Append segments to the running plan (an answer streamed line by line). If the
-        plan had already run out (zero published), the first new segment starts afresh."""
-        if not self.active:
-            self._segments, self._index = [], 0
-            self._reset_segment()
-            self._last_publish = None
-        self._segments.extend(segments)
-
     def halt(self) -> bool:
         """Drop the plan. True if something was running (the caller publishes zero)."""
         was_active = self.active

@@ -12,6 +12,7 @@
   applied (session tokenizers are shared, never modify them).
 - `tiny_llama(tokenizer)`: a randomly initialised 2-layer LlamaForCausalLM sized to the
   tokenizer's vocabulary, for fast gradient and trainer tests on CPU.
+- `tiny_base`: a saved random 1-layer Llama model directory for real `training.train` runs.
 """
 from __future__ import annotations
 
@@ -119,3 +120,13 @@ def tiny_llama():
 
     return make
 
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A random 1-layer Llama with a byte-level ChatML tokenizer, saved as a model dir
+    (tiny_models.make_tiny_adapter's base): real training runs in seconds."""
+    from tiny_models import make_tiny_adapter
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_tiny_adapter(root)
+    return root / "base"

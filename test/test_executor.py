@@ -164,7 +164,7 @@ ODD = st.one_of(st.floats(-100.0, 100.0), st.sampled_from([math.nan, math.inf, -
 
 
 class MotionExecutorMachine(RuleBasedStateMachine):
-    """Random interleavings of start / extend / halt / odometry / step on one clock,
+    """Random interleavings of start / halt / odometry / step on one clock,
     with closed and timed segments, stale, late and non-finite odometry: no call
     raises, every Twist is finite and one of the plan's, every wake-up is finite."""
 
@@ -181,13 +181,6 @@ class MotionExecutorMachine(RuleBasedStateMachine):
     def start(self, segments):
         self.ex.start(segments)
         self.planned = {(s.linear_x, s.angular_z) for s in segments}
-
-    @rule(segments=st.lists(SEGMENTS, min_size=1, max_size=3))
-    def extend(self, segments):
-        if not self.ex.active:
-            self.planned = set()
-        self.ex.extend(segments)
-        self.planned |= {(s.linear_x, s.angular_z) for s in segments}
 
     @rule()
     def halt(self):

@@ -67,7 +67,7 @@ def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
     assert ready, f"nodes did not come up\n{logs(tmp_path)}"
     time.sleep(0.5)  # the controller's /odom subscription is matched a moment later
 
-    result = probe.send("drive a bit", timeout=20.0)
+    result = probe.send("drive forward 0.5 m", timeout=20.0)
     assert not result.timed_out, logs(tmp_path)
     assert result.response.startswith(ANSWER)
     (x0, y0, _), (x1, y1, _) = result.start_pose, result.final_pose
@@ -75,7 +75,7 @@ def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
     assert y1 - y0 == pytest.approx(0.0, abs=1e-6)
 
     # Interrupt both while the robot is moving: the last Twist must be zero.
-    probe.command_pub.publish(String(data="drive again"))
+    probe.command_pub.publish(String(data="drive forward 0.5 m again"))
     assert wait_for(lambda: probe.twists and probe.twists[-1][1] > 0.0, 10.0), logs(tmp_path)
     for name in ("controller", "sim"):
         processes[name].send_signal(signal.SIGINT)

@@ -6,9 +6,11 @@
     python -m training.evaluate --adapter outputs/embedded --backend llama_cpp  # the node's
                                                       # llama.cpp path (Q8_0 GGUF), one by one
 
-Sets: `heldout` is the generator's held-out split (paraphrase templates never trained on),
-rebuilt from the adapter's own training config; `handwritten` is
-test/data/handwritten_commands.jsonl (commands typed the way people type them).
+Sets (training/datasets.py): `heldout` is the generator's held-out split (paraphrase
+templates never trained on), rebuilt from the adapter's own training config; `handwritten`
+is test/data/handwritten_commands.jsonl (commands typed the way people type them);
+`independent` (only with --sets) is test/data/independent_commands.jsonl (650 commands
+written apart from the templates).
 `--base` runs the adapter's base model with the same tokenizer, chat template and system
 prompt, so the difference is the fine-tuning alone.
 
@@ -30,24 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robot_sft.adapter import read_metadata
-from robot_sft.response_format import (ParseError, action_from_dict, intent_of, parse_response,
-                                       render_response)
+from robot_sft.response_format import ParseError, intent_of, parse_response, render_response
 from robot_sft.safety import PlanError, SafetyLimits, plan_twists
+from training.datasets import (HANDWRITTEN, Item, heldout_items, load_handwritten, load_independent,
+                               sample_rows)
 from training.metrics import score_one, summarize
 
-SETS = ("heldout", "handwritten")
-HANDWRITTEN = Path(__file__).resolve().parents[1] / "test" / "data" / "handwritten_commands.jsonl"
+SETS = ("heldout", "handwritten")  # the default --sets; "independent" on request
 EPS = 1e-9
-
-
-@dataclass(frozen=True)
-class Item:
-    """One command to answer and what the answer should be."""
-
-    command: str
-    expected: list
-    label: str                  # expected intent
-    over_limits: bool = False   # copied quantities the planner must refuse
 
 
 @dataclass
@@ -80,41 +72,18 @@ class Options:
 
 # ------------------------------------------------------------------------------- data
 
-def load_handwritten(path=HANDWRITTEN) -> list[Item]:
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
-                 bool(r.get("over_limits"))) for r in rows]
-
-
 def load_heldout(metadata) -> list[Item]:
     """The held-out split exactly as training drew it (same config, same generator seed)."""
-    from training.config import from_dict
-    from training.metrics import reference_actions
-    from training.train import last_user_message, load_rows
-
-    # An adapter trained before exclude_eval_commands existed drew its data without it.
-    values = {"exclude_eval_commands": False, **(metadata.config or {})}
-    config = from_dict(values, source="adapter metadata")
-    _, rows, _ = load_rows(config)
-    items = []
-    for row in rows:
-        expected = reference_actions(row)
-        if not isinstance(expected, ParseError):
-            items.append(Item(last_user_message(row), expected,
-                              row.get("intent") or intent_of(expected),
-                              row.get("category") == "over_limit"))
-    return items
+    return heldout_items(metadata.config)
 
 
 def load_sets(options: Options, metadata) -> dict[str, list[Item]]:
-    from training.train import sample_rows
-
     loaders = {"heldout": lambda: load_heldout(metadata),
-               "handwritten": lambda: load_handwritten(options.handwritten)}
+               "handwritten": lambda: load_handwritten(options.handwritten),
+               "independent": load_independent}
     unknown = set(options.sets) - set(loaders)
     if unknown:
-        raise SystemExit(f"unknown set(s) {sorted(unknown)}: choose from {', '.join(SETS)}")
+        raise SystemExit(f"unknown set(s) {sorted(unknown)}: choose from {', '.join(loaders)}")
     return {name: sample_rows(loaders[name](), options.limit, options.seed) for name in options.sets}
 
 
@@ -339,7 +308,8 @@ def parse_args(argv=None) -> Options:
                    help="decode under the response grammar (robot_sft.inference.constraint)")
     p.add_argument("--compare", action="store_true",
                    help="side by side: SFT and base, each with and without the grammar")
-    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated: {', '.join(SETS)}")
+    p.add_argument("--sets", default=",".join(SETS),
+                   help=f"comma-separated: {', '.join(SETS)}, independent (default: {','.join(SETS)})")
     p.add_argument("--limit", type=int, default=0, help="commands per set (0 = all)")
     p.add_argument("--out", default=Options.out, help="directory for report.json and report.md")
     p.add_argument("--handwritten", default=str(HANDWRITTEN), help="hand-written set (.jsonl)")
@@ -366,6 +336,11 @@ def parse_args(argv=None) -> Options:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--commands" in argv:  # any command file through the node's own pipeline
+        from training.command_eval import main as evaluate_command_file
+
+        return evaluate_command_file(argv)
     options = parse_args(argv)
     if options.threads:
         import torch
