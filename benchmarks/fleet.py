@@ -87,7 +87,8 @@ class Run:
 
 
 def start_run(nodes: NodeProcesses, stack, mode: str, count: int, adapter: Path, gguf: Path,
-              domain_id: int, prefix: str, threads: int, ready_timeout: float) -> Run:
+              domain_id: int, prefix: str, threads: int, ready_timeout: float,
+              server_grammar: str = "auto") -> Run:
     server = None
     if mode == "server":
         port = free_port()
@@ -100,6 +101,8 @@ def start_run(nodes: NodeProcesses, stack, mode: str, count: int, adapter: Path,
         params = dict(robot.parameters, num_threads=threads, control_nice=0)
         if mode == "in-process":
             params["model_backend"] = "llama_cpp"
+        else:
+            params["server_grammar"] = server_grammar
         namespace = f"{prefix}/{robot.namespace}"
         command = [installed_executable("controller"), "--ros-args", "-r", f"__ns:=/{namespace}",
                    "--params-file", str(installed_params_file())]
@@ -208,6 +211,9 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=3.0,
                         help="s between a robot's commands (0: saturation)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--server-grammar", default="auto",
+                        help="the server robots' server_grammar (auto: the format grammar "
+                             "is sent; none: the same free decoding as in-process)")
     parser.add_argument("--kill", action="store_true", help="end server runs by killing it")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
     args = parser.parse_args()
@@ -217,7 +223,7 @@ def main() -> None:
     gguf = ensure_gguf(adapter, log=print)
     print(f"adapter {adapter}, GGUF {gguf.name}, {os.cpu_count()} CPUs, load average before: "
           f"{load_average()}; period {args.period:g} s, {args.commands} commands per robot, "
-          f"{args.threads} model thread(s)", flush=True)
+          f"{args.threads} model thread(s), server_grammar {args.server_grammar}", flush=True)
     domain_id = 150 + os.getpid() % 50
     for count in (int(n) for n in args.robots.split(",")):
         for mode in args.modes.split(","):
@@ -226,7 +232,7 @@ def main() -> None:
                     NodeProcesses(tmp, domain_id, prefix) as nodes, \
                     contextlib.ExitStack() as stack:
                 run = start_run(nodes, stack, mode, count, adapter, gguf, domain_id, prefix,
-                                args.threads, args.ready_timeout)
+                                args.threads, args.ready_timeout, args.server_grammar)
                 memory = run.memory()
                 result = drive(run, args.commands, args.period)
                 line = report(mode, count, result, memory) + f"  (load {load_average()})"
