@@ -229,21 +229,16 @@ def read_rows(source: str, data_format: str, split: str) -> list[dict]:
         raise TrainingError(f"data {source}: {exc}") from exc
 
 
-def excluded_commands(config: TrainConfig, path=None) -> list[str]:
-    """Commands the generated data must not contain: the hand-written evaluation set
-    (`path`, default training.evaluate.HANDWRITTEN) when exclude_eval_commands is on.
-    That file lives in the source tree's test/data; a pip-installed package has no
-    copy, so then nothing is excluded and a note says so."""
+def excluded_commands(config: TrainConfig, paths=None) -> list[str]:
+    """Commands the generated data must not contain, nor near-duplicates of: every
+    evaluation set in test/data (`paths`, default training.data.exclusion.EVAL_SETS) when
+    exclude_eval_commands is on. A pip-installed package has no test/data: then nothing
+    is excluded and a note says so."""
     if not config.exclude_eval_commands or config.data:
         return []
-    from training.evaluate import HANDWRITTEN, load_handwritten
+    from training.data.exclusion import EVAL_SETS, eval_set_commands
 
-    path = Path(path or HANDWRITTEN)
-    if not path.is_file():
-        say(f"note: {path} not found (package installed without its tests): the hand-written "
-            f"evaluation commands are not excluded from the generated data")
-        return []
-    return [item.command for item in load_handwritten(path)]
+    return eval_set_commands(EVAL_SETS if paths is None else paths, note=say)
 
 
 def load_rows(config: TrainConfig) -> tuple[list[dict], list[dict], str]:
