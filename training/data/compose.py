@@ -37,19 +37,7 @@ from training.data.templates import OBJECTS as P_OBJECTS
 FAMILIES: dict[str, list] = {name: value for name, value in vars(P).items()
                              if name.isupper() and isinstance(value, list)}
 
-# Never held out: the plain words the rest is built around.
-CORE = {
-    "MOVE_VERB": {"move", "go", "drive"}, "TURN_VERB": {"turn", "rotate"},
-    "DEFAULT_TURN_VERB": {"turn"}, "FORWARD": {"forward"}, "BACKWARD": {"backward", "back"},
-    "LEFT": {"left", "counterclockwise"}, "RIGHT": {"right", "clockwise"},
-    "LEFT_ADJ": {"left"}, "RIGHT_ADJ": {"right"}, "DISTANCE": {"{q}"}, "ANGLE": {"{q}"},
-    "DURATION": {"for {q}"}, "SPEED": {"at {q}"}, "JOINER": {" and then {b}", ", then {b}"},
-    "OPENER": {"{a}"}, "MOVE_FRAME": {"{verb} {dir} {dist}"}, "TURN_FRAME": {"{tverb} {dir} {angle}"},
-    "DEFAULT_TURN_FRAME": {"{dtverb} {dir}"}, "NAMED_FRAME": {"{named}"},
-    "TIMED_MOVE_FRAME": {"{verb} {dir} {dur}"}, "TIMED_TURN_FRAME": {"{tverb} {dir} {dur}"},
-    "UNBOUNDED_FRAME": {"{verb} {dir} {speed}", "{verb} {dir}"}, "SLOW": {"slowly"},
-    "FAST": {"quickly"},
-}
+CORE = P.CORE  # never held out
 STYLES = {"plain": 0.46, "terse": 0.1, "spoken": 0.12, "formal": 0.1, "long": 0.11,
           "nonnative": 0.11}
 MAX_WORDS = {"plain": 24, "terse": 16, "spoken": 28, "formal": 28, "long": 38, "nonnative": 24}
