@@ -21,7 +21,7 @@ KINDS = ["move", "turn", "default_turn", "named_turn", "timed_move", "timed_turn
 
 def composer(new=False, seed=0):
     def template_clause(category):  # sequences may hold navigation, status or stop
-        return {"navigate": ("navigate/00", "go to the kitchen", [Navigate("kitchen")]),
+        return {"navigate": ("navigate/00", "go to the server room", [Navigate("server room")]),
                 "stop": ("stop/00", "stop", [Stop()]),
                 "status_battery": ("status_battery/00", "check the battery", [Status("battery")]),
                 "status_obstacles": ("status_obstacles/00", "check for obstacles",
@@ -104,6 +104,17 @@ def test_a_refused_part_refuses_the_whole_sequence():
             moved += 1
             assert len(clause.actions) >= 2 and not any(isinstance(a, Refuse) for a in clause.actions)
     assert 0.1 < refused / (refused + moved) < 0.35
+
+
+def test_places_in_sequences_stay_whole():
+    """Fillers and typos never land inside a place name the target copies."""
+    comp, seen = composer(seed=7), 0
+    for _ in range(600):
+        text, clause = comp.command("sequence")
+        if Navigate("server room") in clause.actions:
+            seen += 1
+            assert "server room" in text.lower(), text
+    assert seen > 30
 
 
 @pytest.mark.parametrize("text, ing", [

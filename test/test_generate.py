@@ -119,14 +119,25 @@ def test_numbers_in_targets_are_copied_from_the_command(rows):
                     command(row), action)
 
 
+def test_places_are_copied_verbatim(rows):
+    """A Navigate place is a span of its command: no typo, no filler inside it."""
+    for row in rows:
+        for action in row["actions"]:
+            if action["type"] == "Navigate":
+                assert action["place"] in " ".join(command(row).lower().split()), command(row)
+
+
 # Direction cues (this test's own lexicon, written apart from phrases.py).
 _LEFT_CLOCKWISE = r"(?:counter|anti|contra)[\s-]*clock\s*wise|counter to the clockwise|opposite to clockwise"
 CUES = {
     "left": re.compile(rf"{_LEFT_CLOCKWISE}|\b(?:left|leftward|ccw|lt|l)\b"),
-    "right": re.compile(r"\b(?:right|rightward|clock\s*wise|cw|rt|r)\b|clock's hands"),
+    "right": re.compile(r"\b(?:right|rightward|clock\s*wise|cw|rt|r)\b"),
     "backward": re.compile(r"\b(?:back\w*|bk|bkwd|bwd|rev|revers\w*|retreat\w*|rear\w*|behind|"
-                           r"withdraw\w*)\b|opposite direction of travel"),
+                           r"withdraw\w*)\b"),
 }
+
+
+CUES["forward"] = re.compile(r"\b(?:forwards?|ahead|straight|front\w*|onwards?|advance|fwd|fw|fwrd)\b")
 
 
 def cues(text: str) -> set[str]:
@@ -165,6 +176,23 @@ def test_every_non_default_direction_has_a_cue(rows):
             (wanted,) = directions(row["actions"][0]) or {"forward"}
             opposite = {"left": "right", "right": "left", "backward": None, "forward": "backward"}
             assert opposite[wanted] not in found or wanted in found, (command(row), row["actions"])
+
+
+def test_a_default_direction_only_where_the_opposite_is_not_said(rows):
+    """An unsided straight move goes forward and an unsided turn left (the policy), but not
+    in a command that names the opposite elsewhere ("turn right 90, then turn 45 degrees"):
+    a person could mean either, and the grounding check reads cues per command."""
+    opposite = {"forward": "backward", "left": "right"}
+    for row in rows:
+        if row["intent"] == "refuse":
+            continue
+        found = cues(command(row))
+        for action in row["actions"]:
+            for direction in directions(action) or ({"forward"} if action["type"] in (
+                    "Move", "TimedMove") else set()):
+                if direction in opposite:
+                    assert direction in found or opposite[direction] not in found, (
+                        command(row), action)
 
 
 REFUSED = {  # what a command says -> the refusal it must get (the whole answer)

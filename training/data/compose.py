@@ -32,7 +32,9 @@ from training.data.numbers import UNIT_SPELLINGS, mentioned_numbers, say_quantit
 from training.data.sampling import (
     pick, sample_angle, sample_distance, sample_duration, sample_speed,
 )
-from training.data.templates import OBJECTS as P_OBJECTS
+from training.data.templates import (
+    NUMBERED_PLACES as P_NUMBERED_PLACES, OBJECTS as P_OBJECTS, PLACES as P_PLACES,
+)
 
 FAMILIES: dict[str, list] = {name: value for name, value in vars(P).items()
                              if name.isupper() and isinstance(value, list)}
@@ -142,6 +144,7 @@ class Clause:
     actions: list
     refusal: str | None = None  # a REFUSAL_REASONS key: the clause must be refused
     named: bool = False         # angle from the lexicon or the default turn (not copied)
+    unsided: str | None = None  # "linear"/"rotation": no direction said, the policy's default
 
     @property
     def ing(self) -> str | None:
@@ -275,7 +278,7 @@ class Composer:
                  "cover": lambda: self.pick("COVER_VERB"), "moving": lambda: self.pick("PARTICIPLE"),
                  "speed": mod}
         text = self.place(self.fill(frame, slots), mod, numeric, "{speed}" in frame)
-        return Clause(text, [Move(sign * value, unit, **fields)])
+        return Clause(text, [Move(sign * value, unit, **fields)], unsided=_unsided(frame, "linear"))
 
     def turn(self, over: bool = False, prob: float = MODIFIER_PROB) -> Clause:
         rng = self.rng
@@ -289,7 +292,7 @@ class Composer:
                  "q": lambda: self.say(value, unit), "make": lambda: self.pick("MAKE"),
                  "noun": lambda: self.pick("TURN_NOUN"), "speed": mod}
         text = self.place(self.fill(frame, slots), mod, numeric, "{speed}" in frame)
-        return Clause(text, [Turn(sign * value, unit, **fields)])
+        return Clause(text, [Turn(sign * value, unit, **fields)], unsided=_unsided(frame, "rotation"))
 
     def default_turn(self, over: bool = False, prob: float = MODIFIER_PROB) -> Clause:
         """A side and no angle: `Turn left.` (90 deg), never an invented number. Paces only:
@@ -319,7 +322,8 @@ class Composer:
         slots = {**self.side_slots(sign), "named": named("NAMED_TURN"),
                  "nnoun": named("NAMED_NOUN"), "make": lambda: self.pick("MAKE")}
         text = self.place(self.fill(frame, slots), mod, False, False)
-        return Clause(text, [Turn(sign * chosen["deg"], "deg", **fields)], named=True)
+        return Clause(text, [Turn(sign * chosen["deg"], "deg", **fields)], named=True,
+                      unsided=_unsided(frame, "rotation"))
 
     def timed(self, linear: bool, over: bool = False, prob: float = TIMED_SPEED_PROB) -> Clause:
         rng = self.rng
@@ -338,7 +342,8 @@ class Composer:
         text = self.place(self.fill(frame, slots), mod, numeric, "{speed}" in frame)
         direction = {(True, 1): "forward", (True, -1): "backward", (False, 1): "left",
                      (False, -1): "right"}[(linear, sign)]
-        return Clause(text, [TimedMove(value, direction, unit, **fields)])
+        return Clause(text, [TimedMove(value, direction, unit, **fields)],
+                      unsided=_unsided(frame, "linear" if linear else "rotation"))
 
     def timed_move(self, over=False, prob=TIMED_SPEED_PROB) -> Clause:
         return self.timed(True, over, prob)
@@ -432,6 +437,10 @@ class Composer:
         if refused_at is not None:
             kinds[refused_at] = "unbounded" if rng.random() < 0.45 else "unsupported"
         clauses = [self.clause(k, prob=prob) for k in kinds]
+        for c in clauses:  # "turn right 90, then turn 45 degrees": which way? Not composed.
+            others = " ".join(o.text for o in clauses if o is not c).lower()
+            if c.unsided and _OPPOSITE_CUE[c.unsided].search(_LEFT_CLOCKWISE.sub(" ", others)):
+                raise _Retry
         text = self.join(clauses)
         refusal = next((c.refusal for c in clauses if c.refusal), None)
         if refusal:  # one refused part refuses the whole command: nothing moves
@@ -520,18 +529,34 @@ class _Retry(Exception):
     """Internal: draw the row again."""
 
 
+def _unsided(frame: str, axis: str) -> str | None:
+    """The axis whose direction the frame leaves to the policy's default (forward, left)."""
+    return None if any(s in frame for s in ("{dir}", "{fverb}", "{adj}")) else axis
+
+
+# A clause that names no direction takes the default (forward, left) only when no other
+# part of the command names the opposite; the grounding check reads cues per command.
+_LEFT_CLOCKWISE = re.compile(r"(?:counter|anti)[\s-]*clock\s*wise|counter to the clockwise|"
+                             r"opposite to clockwise")
+_OPPOSITE_CUE = {"linear": re.compile(r"\b(?:back\w*|revers\w*|retreat\w*|behind|rear\w*|bk|"
+                                      r"bkwd|bwd|rev)\b"),
+                 "rotation": re.compile(r"\b(?:right\w*|clock\s*wise|cw|rt|r)\b")}
+
+
 def _words(*families) -> frozenset[str]:
     return frozenset(w for f in families for e in FAMILIES[f]
                      for w in re.split(r"[\s,]+", _text(e).lower()) if w and "{" not in w)
 
 
-# Words that carry a direction, an amount or a unit: typos never touch them (a typo'd
-# direction would have no cue for the grounding check) and fillers never split them.
+# Words that carry a direction, an amount, a unit or a place: typos never touch them (a
+# typo'd direction would have no cue for the grounding check) and fillers never split them.
 PROTECTED = (_words("FORWARD", "BACKWARD", "LEFT", "RIGHT", "LEFT_ADJ", "RIGHT_ADJ", "LATERAL_LEFT",
                     "LATERAL_RIGHT", "VERB_FORWARD", "VERB_BACKWARD", "NAMED_TURN", "NAMED_NOUN",
                     "TERSE_FORWARD", "TERSE_BACKWARD", "TERSE_LEFT", "TERSE_RIGHT", "NN_FORWARD",
                     "NN_BACKWARD", "NN_LEFT", "NN_RIGHT")
-             | {w for spellings in UNIT_SPELLINGS.values() for g in spellings for w in g})
+             | {w for spellings in UNIT_SPELLINGS.values() for g in spellings for w in g}
+             | {w for name, _ in P_PLACES for w in name.split()}  # places are copied
+             | {w for name in P_NUMBERED_PLACES for w in re.sub(r"\{\w+\}", " ", name).split()})
 # Words a writer may capitalise ("Turn Clockwise 90 degrees"): the side must not change.
 DIRECTION_WORDS = frozenset({
     "left", "right", "clockwise", "counterclockwise", "counter-clockwise", "anticlockwise",

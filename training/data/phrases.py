@@ -26,13 +26,13 @@ MOVE_VERB = [
 # Straight motion whose verb carries the direction (sign in the family name).
 VERB_FORWARD = [
     "advance", "go straight", "drive straight", "go straight ahead", "keep straight",
-    "move ahead", "drive ahead", "proceed straight", "push forward", "press on",
+    "move ahead", "drive ahead", "proceed straight", "push forward", "push ahead",
     "carry on straight", "inch forward", "roll ahead", "head straight", "go on ahead",
 ]
 VERB_BACKWARD = [
     "back up", "reverse", "back off", "retreat", "back away", "step back",
     "reverse your direction and travel", "reverse your direction and move", "back it up",
-    "go in reverse", "drive in reverse", "back the robot up", "move in reverse", "withdraw",
+    "go in reverse", "drive in reverse", "back the robot up", "move in reverse", "ease back",
     "pull back", "roll back", "travel in reverse",
 ]
 # "cover 10 meters moving forward": an amount first, the direction as a participle.
@@ -68,7 +68,7 @@ FORWARD = [
 BACKWARD = [
     "backward", "backwards", "back", "in reverse", "in the backward direction",
     "in the reverse direction", "rearward", "to the rear", "in a backward direction",
-    "backward direction", "behind you", "in the opposite direction of travel",
+    "backward direction", "behind you", "in the backwards direction",
 ]
 LEFT = [
     "left", "to the left", "to your left", "counterclockwise", "counter-clockwise",
@@ -79,7 +79,7 @@ LEFT = [
 RIGHT = [
     "right", "to the right", "to your right", "clockwise", "cw", "in the clockwise direction",
     "in a clockwise direction", "rightward", "to the right-hand side", "toward the right",
-    "towards your right", "the way a clock's hands go",
+    "towards your right", "in a clockwise manner",
 ]
 # Adjectives: "make a left turn", "perform a clockwise rotation".
 LEFT_ADJ = ["left", "counterclockwise", "counter-clockwise", "anticlockwise", "anti-clockwise",
@@ -129,11 +129,11 @@ NAMED_TURN = [
     ("face the other way", 180), ("face the opposite direction", 180),
     ("turn to face the opposite way", 180), ("do a half turn", 180), ("make a half turn", 180),
     ("rotate half a circle", 180), ("do a one-eighty", 180), ("do a quarter turn", 90),
-    ("make a quarter turn", 90), ("rotate a quarter turn", 90), ("turn a quarter", 90),
+    ("make a quarter turn", 90), ("rotate a quarter turn", 90), ("rotate a quarter of a turn", 90),
     ("do a three-quarter turn", 270), ("make a three-quarter turn", 270),
     ("rotate three quarters of a turn", 270), ("do a full turn", 360), ("make a full turn", 360),
     ("spin a full circle", 360), ("turn a full circle", 360), ("do a full rotation", 360),
-    ("make a complete rotation", 360), ("rotate all the way around", 360),
+    ("make a complete rotation", 360), ("rotate a complete circle", 360),
     ("do a full spin", 360), ("turn through a full circle", 360), ("do a complete turn", 360),
     ("quarter turn", 90), ("half turn", 180), ("u-turn", 180), ("full turn", 360),
 ]
@@ -334,7 +334,7 @@ NN_BACKWARD = ["backward", "to back", "back side", "to backward", "in back", "be
 NN_TURN_VERB = ["turn", "make turn", "do turn", "rotate", "make rotation", "turning",
                 "you turn", "do rotate", "make the turn", "give turn"]
 NN_LEFT = ["to left", "left", "on the left", "to left side", "left side", "in left",
-           "to the left way", "on left", "anti clockwise", "contra clockwise"]
+           "to the left way", "on left", "anti clockwise", "counter clockwise"]
 NN_RIGHT = ["to right", "right", "on the right", "to right side", "right side", "in right",
             "to the right way", "on right", "clock wise", "clockwise way"]
 NN_DISTANCE = ["{q}", "of {q}", "for {q}", "about {q}", "distance {q}", "{q} distance",
