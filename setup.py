@@ -18,7 +18,7 @@ TRAIN = [
     "pyyaml>=6",
     "matplotlib>=3.7",
     "tqdm>=4.66",
-    "llguidance>=1.9",  # decode-time response grammar (robot_sft/constrained.py)
+    "llguidance>=1.9",  # decode-time response grammar (robot_sft/inference/constraint.py)
 ]
 # ROS 2 Kilted from PyPI; not needed where ROS 2 is installed with apt.
 ROS = [
@@ -28,7 +28,9 @@ ROS = [
     "ros-sensor-msgs",
     "ros-nav-msgs",
 ]
-TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions"]
+# wheel: test_package_layout builds the wheel with --no-build-isolation (setuptools < 70.1
+# has no bdist_wheel of its own).
+TEST = ["pytest>=8", "hypothesis>=6.100", "colcon-common-extensions", "wheel"]
 # The llama.cpp backend (model_backend llama_cpp): built from source on Linux x86-64 (no
 # wheel on PyPI), a few minutes; scripts/install.sh tries it and goes on without it.
 FAST = ["llama-cpp-python==0.3.36"]
@@ -49,7 +51,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={"training": ["configs/*.yaml"]},
+    package_data={"training": ["configs/*.yaml", "configs/accelerate/*.yaml"]},
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=["setuptools"],

@@ -1,138 +1,138 @@
-"""Controller node latencies, real rclpy (Fast DDS) in one process.
+"""Controller latencies across processes, with sensors flowing and a core busy.
 
-    python benchmarks/controller_latency.py              # 200 stop trials
-    python benchmarks/controller_latency.py --trials 50
-    python benchmarks/controller_latency.py --adapter outputs/embedded --trials 20  # real model
+    python benchmarks/controller_latency.py                      # fixed backend: the node alone
     python benchmarks/controller_latency.py --adapter outputs/embedded --backend llama_cpp
+    python benchmarks/controller_latency.py --adapter outputs/embedded --backend transformers
 
-Measures, with a model that is busy "generating" until cancelled (or, with --adapter,
-the real model in the middle of greedy decoding: the GIL is then shared with torch):
-  stop -> zero Twist: from publishing "stop" on /command to receiving the zero Twist
-           on /cmd_vel (goal: median under 5 ms);
-  start-up: ControllerNode construction with FixedResponseModel (no model to load), and
-           with --adapter the model load as the node does it (load_command_model; for
-           llama_cpp with the GGUF export already cached, which the first load writes).
+What a user gets: the INSTALLED `controller` and `sim` executables as their own
+processes (as ros2 launch starts them, with the installed params file), a
+`sensor_traffic` process (720-range /scan at 20 Hz, a 50 Hz odometry on another
+topic), a process burning a core (`--no-busy-core` to leave it out), and this
+process as the operator, measuring what crossed DDS (Twists are timed by their DDS
+receive time). Needs `bash scripts/install.sh` after changes to robot_sft.
+
+  command -> first Twist: publishing a move on /command to the first non-zero Twist
+      (model, parsing, planning, DDS; goal with llama.cpp: median < 150 ms);
+  stop -> zero Twist: "stop" published during a motion, and while the model is
+      generating, to the zero Twist (goal: median < 5 ms, p90 < 20 ms);
+  Twist gaps: time between consecutive non-zero Twists of one motion (the publish
+      period is 50 ms; goal: max < 150 ms).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import threading
+import tempfile
 import time
 
-import rclpy
-from geometry_msgs.msg import Twist
-from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
+from tqdm import tqdm
 
-from robot_sft.controller_node import ControllerNode
-from robot_sft.inference import FixedResponseModel, GenerationCancelled
+from robot_sft.node_processes import (
+    NodeProcesses, burn_a_core_command, installed_executable, installed_params_file,
+    module_command,
+)
+from robot_sft.sim_session import probe_on_domain, wait_for
+
+MOVES = ("Move forward 50 centimeters", "Move backward 50 centimeters")
+LONG_MOVES = ("Move forward 2 meters", "Move backward 2 meters")
 
 
-class BusyModel:
-    """Generates until cancelled, like a model in the middle of a long answer."""
+def summary(name: str, seconds: list, goal: str = "") -> str:
+    seconds = [s for s in seconds if s is not None]
+    if not seconds:
+        return f"{name}: no samples"
+    ms = sorted(1000 * s for s in seconds)
+    p90 = ms[max(0, int(round(0.9 * len(ms))) - 1)]
+    return (f"{name}, {len(ms)} samples: median {statistics.median(ms):.1f} ms, "
+            f"p90 {p90:.1f} ms, max {ms[-1]:.1f} ms" + (f" (goal: {goal})" if goal else ""))
 
-    def __init__(self):
-        self.started = threading.Event()
 
-    def respond(self, command, cancel=None):
-        self.started.set()
-        while not cancel.wait(0.001):
-            pass
-        raise GenerationCancelled()
+def stop_after(probe, command: str, delay: float, wait_moving: bool) -> float | None:
+    """Publish `command` (and wait for its first Twist if `wait_moving`), `delay` s
+    later publish "stop": seconds from the stop to the zero Twist (None: none came)."""
+    since = time.monotonic()
+    probe.command_pub.publish(String(data=command))
+    if wait_moving and probe.twist_after(since, True, 30.0) is None:
+        return None
+    time.sleep(delay)
+    sent = time.monotonic()
+    probe.command_pub.publish(String(data="stop"))
+    zero = probe.twist_after(sent, False, 5.0)
+    time.sleep(0.3)
+    return None if zero is None else zero - sent
+
+
+def moving_gaps(twists, start: float, end: float) -> list[float]:
+    times = [t for t, lx, az in twists if start <= t <= end and (lx or az)]
+    return [b - a for a, b in zip(times, times[1:])]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--adapter", help="use this adapter (the node's model) as the busy model")
-    parser.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
-                        help="model_backend for --adapter")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="model CPU threads for --adapter (0: the backend's default)")
+    parser.add_argument("--backend", choices=["fixed", "llama_cpp", "transformers"],
+                        default=None, help="model_backend (default: fixed without --adapter)")
+    parser.add_argument("--adapter", help="adapter directory (absolute or relative to here)")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--no-busy-core", action="store_true", help="no process burning a core")
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="seconds for the controller to load (a first llama_cpp start "
+                             "exports the GGUF)")
     args = parser.parse_args()
-
-    context = Context()
-    rclpy.init(context=context, domain_id=150 + os.getpid() % 50,
-               signal_handler_options=SignalHandlerOptions.NO)
-    started = time.perf_counter()
-    probe_model = FixedResponseModel()
-    ControllerNode(model=probe_model, context=context, namespace="/startup").destroy_node()
-    startup = time.perf_counter() - started
-
-    model = BusyModel()
-    load_note = ""
+    backend = args.backend or ("llama_cpp" if args.adapter else "fixed")
+    params = {"model_backend": backend}
     if args.adapter:
-        import torch
+        params["adapter"] = os.path.abspath(args.adapter)
 
-        from robot_sft.controller_config import make_config
-        from robot_sft.inference import load_command_model
+    domain_id, namespace = 100 + os.getpid() % 50, f"bench{os.getpid()}"
+    with tempfile.TemporaryDirectory() as tmp, \
+            NodeProcesses(tmp, domain_id, namespace) as nodes:
+        if not args.no_busy_core:
+            nodes.start("busy", burn_a_core_command())
+        nodes.start("sensors", [*module_command("robot_sft.sensor_traffic"), *nodes.ros_args()])
+        nodes.start("sim", [installed_executable("sim"), *nodes.ros_args(installed_params_file())])
+        nodes.start("controller", [installed_executable("controller"),
+                                   *nodes.ros_args(installed_params_file(), **params)])
+        with probe_on_domain(domain_id, namespace) as probe:
+            print(f"starting controller ({backend}), sim, sensor traffic"
+                  f"{'' if args.no_busy_core else ', a busy core'} ...", flush=True)
+            ready = wait_for(lambda: not nodes.alive("controller") or (
+                "ready " in nodes.log("controller")
+                and probe.command_pub.get_subscription_count() >= 1
+                and probe.pose() is not None), args.ready_timeout, poll=0.2)
+            if not ready or not nodes.alive("controller"):
+                raise SystemExit(f"controller not ready:\n{nodes.log('controller')[-3000:]}")
+            time.sleep(1.0)
+            start_up = [line for line in nodes.log("controller").splitlines()
+                        if "after start" in line]
+            first, gaps, stops_moving, stops_generating = [], [], [], []
+            for i in tqdm(range(args.trials), desc="commands", unit="cmd"):
+                sent = time.monotonic()
+                probe.command_pub.publish(String(data=MOVES[i % 2]))
+                moved = probe.twist_after(sent, True, 30.0)
+                if moved is None:
+                    continue
+                first.append(moved - sent)
+                ended = probe.twist_after(moved, False, 30.0)
+                if ended is not None:
+                    gaps += moving_gaps(probe.twists, moved, ended)
+                time.sleep(0.3)
+            for i in tqdm(range(args.trials), desc="stops", unit="stop"):
+                stops_moving.append(stop_after(probe, LONG_MOVES[i % 2], 0.1, True))
+                if backend != "fixed":  # 20 ms: inside the model's prefill or first tokens
+                    stops_generating.append(stop_after(probe, LONG_MOVES[i % 2], 0.02, False))
+            alive = nodes.alive("controller")
 
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        config = make_config({"adapter": args.adapter, "model_backend": args.backend,
-                              "device": "cpu", "max_new_tokens": 256,
-                              "num_threads": args.threads})
-        if args.backend == "llama_cpp":  # export once (not timed): the node's later starts
-            from robot_sft.gguf_export import ensure_gguf
-
-            ensure_gguf(args.adapter)
-        started = time.perf_counter()
-        real = load_command_model(config)
-        load_note = (f"model load ({args.backend}, as the node does it): "
-                     f"{time.perf_counter() - started:.2f} s")
-
-        def respond(command, cancel=None):
-            model.started.set()
-            return real.respond(command, cancel)
-        model.respond = respond
-    node = ControllerNode(model=model, context=context, namespace="/bench")
-    probe = rclpy.create_node("probe", namespace="/bench", context=context)
-    zeros = []
-    zero_seen = threading.Event()
-
-    def on_twist(msg):
-        if msg.linear.x == 0.0 and msg.angular.z == 0.0:
-            zeros.append(time.perf_counter())
-            zero_seen.set()
-
-    probe.create_subscription(Twist, "cmd_vel", on_twist, 100)
-    commands = probe.create_publisher(String, "command", 10)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    threading.Thread(target=executor.spin, daemon=True).start()
-    while commands.get_subscription_count() == 0 or node.cmd_vel_pub.get_subscription_count() == 0:
-        time.sleep(0.01)
-    time.sleep(0.5)
-
-    latencies = []
-    for _ in range(args.trials):
-        model.started.clear()
-        commands.publish(String(data="Move forward 1 m."))
-        model.started.wait(5.0)
-        # well inside decoding (llama.cpp answers a one-line command in well under 0.2 s)
-        time.sleep((0.02 if args.backend == "llama_cpp" else 0.2) if args.adapter else 0.0)
-        zero_seen.clear()
-        sent = time.perf_counter()
-        commands.publish(String(data="stop"))
-        zero_seen.wait(5.0)
-        latencies.append(zeros[-1] - sent)
-        time.sleep(0.005)
-    ms = sorted(1000 * x for x in latencies)
-    print(f"node start-up (FixedResponseModel): {1000 * startup:.1f} ms")
-    if load_note:
-        print(load_note)
-    print(f"stop -> zero Twist while the model generates, {len(ms)} trials: "
-          f"median {statistics.median(ms):.2f} ms, p90 {ms[int(0.9 * len(ms))]:.2f} ms, "
-          f"max {ms[-1]:.2f} ms (goal: median < 5 ms)")
-    executor.shutdown()
-    node.destroy_node()
-    probe.destroy_node()
-    rclpy.try_shutdown(context=context)
+    print(f"controller start-up: {start_up[-1].split(']: ')[-1] if start_up else 'not logged'}")
+    print(summary(f"command -> first Twist ({backend})", first,
+                  "median < 150 ms with llama.cpp" if backend == "llama_cpp" else ""))
+    print(summary("stop -> zero Twist during motion", stops_moving, "median < 5 ms, p90 < 20 ms"))
+    if backend != "fixed":
+        print(summary("stop -> zero Twist while the model generates", stops_generating,
+                      "median < 5 ms, p90 < 20 ms"))
+    print(summary("Twist gaps during motion", gaps, "max < 150 ms"))
+    print(f"controller alive at the end: {alive}")
 
 
 if __name__ == "__main__":

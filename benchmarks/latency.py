@@ -13,17 +13,17 @@
 (b) node: the model as load_command_model builds it for --backend - transformers:
     TransformersModel (LoRA merged, prompt head KV-cached, lean greedy loop); llama_cpp:
     LlamaCppModel (LoRA merged into a cached Q8_0 GGUF, prompt head KV-cached, llama.cpp) -
-    streaming lines into StreamingReply, exactly as ControllerNode.serve does with
-    stream_actions: the first Twist is published the moment the first line's segment is
-    handed out. --compare-backends adds the other backend as one more column.
+    through robot_sft.answer.answer_command, exactly as ControllerNode.serve: the whole
+    answer, grounded in the command and planned, before the first Twist.
+    --compare-backends adds the other backend as one more column.
 floor: (b)'s backend doing only the necessary work: prefill of the command's own
-    tokens + one forward pass per token of the first action's line (with its newline).
+    tokens + one forward pass per token of the whole answer and its end-of-turn.
 
 Modes. real: the model's own answers (needs a trained adapter: an untrained model
 never writes a parseable line). budget (default without a trained adapter): both paths
-generate exactly as many tokens as the expected answer needs - (a) the whole answer
-plus end-of-turn, (b) the first line plus newline - and the expected text is parsed
-and planned, so the timing is what a trained adapter would cost.
+generate exactly as many tokens as the expected answer needs (the whole answer plus
+end-of-turn) and the expected text is parsed, grounded and planned, so the timing is
+what a trained adapter would cost.
 Only ratios from one run count: the machine's load changes absolute times.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,12 +130,21 @@ def tutorial_model(adapter: Path):
 
 # ------------------------------------------------------------------------------- paths
 
-def plan_first_twist(text: str) -> bool:
-    """Parse and plan `text` like the node does: True when there is a Twist to publish."""
-    from robot_sft.reply import build_reply
-    from robot_sft.safety import SafetyLimits
+@lru_cache(maxsize=1)
+def node_policy():
+    """What the node's default parameters let an answer do (robot_sft.answer)."""
+    from robot_sft.answer import AnswerPolicy
+    from robot_sft.controller_config import make_config
 
-    reply = build_reply(text, SafetyLimits(), {}, "", "")
+    return AnswerPolicy.from_config(make_config({}))
+
+
+def plan_first_twist(text: str) -> bool:
+    """Parse and plan `text` (no grounding: the tutorial has none): True when there is a
+    Twist to publish."""
+    from robot_sft.reply import build_reply
+
+    reply = build_reply(text, node_policy().limits, {}, "", "")
     return reply.ok and bool(reply.segments)
 
 
@@ -171,35 +181,25 @@ def time_prefill(model, ids) -> float:
 
 
 def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[float]]:
-    """(b): ControllerNode.serve's streaming loop up to the first segment handed out."""
-    from robot_sft.fast_inference import DecodeTimes
-    from robot_sft.safety import SafetyLimits
-    from robot_sft.stream_reply import StreamingReply
+    """(b): ControllerNode.serve's pipeline (robot_sft.answer): the whole answer, grounded
+    and planned, until the first Twist could be published."""
+    from robot_sft.answer import answer_command, decide
+    from robot_sft.inference.decoding import DecodeTimes
 
-    first_line = expected.splitlines()[0] + "\n"
-    stream = StreamingReply(SafetyLimits(), {}, "", "")
-    times = DecodeTimes()
-    started = time.perf_counter()
-    if budget:  # the same decode + detokenise work, for exactly the first line's tokens
-        need = len(model.tokenizer(first_line, add_special_tokens=False)["input_ids"])
+    if budget:  # the same decode + detokenise work, for exactly the expected answer's tokens
+        times = DecodeTimes()
+        need = len(model.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
+        started = time.perf_counter()
         for _ in model.decoder.stream_lines(command, need, times=times):
             pass
-        segments = stream.add(first_line).segments
+        reply = decide(expected, 1.0, command, node_policy())
+        first = time.perf_counter() - started
     else:
-        segments = []
-        pieces = model.decoder.stream_lines(command, model.generation_config.max_new_tokens,
-                                            times=times)
-        for piece in pieces:
-            update = stream.add(piece)
-            segments = update.segments
-            if segments or update.failed:
-                break
-        else:
-            segments = stream.finish()[1]
-        pieces.close()
-    first = time.perf_counter() - started
+        answer = answer_command(model, command, node_policy())
+        reply, first, times = answer.reply, answer.seconds, model.last_times
     token_ms = 1000 * statistics.median(times.token_s) if times.token_s else 0.0
-    return Run(first, times.prefill_s, times.new_tokens + 1, token_ms, bool(segments)), times.token_s
+    return (Run(first, times.prefill_s, times.new_tokens + 1, token_ms,
+                reply.ok and bool(reply.segments)), times.token_s)
 
 
 def run_grammar_path(model, command, expected, budget: bool) -> Run:
@@ -217,10 +217,11 @@ def run_grammar_path(model, command, expected, budget: bool) -> Run:
 
 
 def floor_s(model, command, expected, token_s: list[float]) -> float:
-    """Prefill of the command's own tokens + one bare forward per token of the first line."""
-    from robot_sft.fast_inference import DecodeTimes
+    """Prefill of the command's own tokens + one bare forward per token of the whole
+    answer and its end-of-turn."""
+    from robot_sft.inference.decoding import DecodeTimes
 
-    need = len(model.tokenizer(expected.splitlines()[0] + "\n", add_special_tokens=False)["input_ids"])
+    need = len(model.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
     times = DecodeTimes()
     for _ in model.decoder.tokens(command, 1, times=times):
         pass
@@ -267,8 +268,8 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
     """(b)'s model, as load_command_model builds it for `backend`, and a note on its load."""
     if backend == "llama_cpp":
         from robot_sft.adapter import read_metadata
-        from robot_sft.gguf_export import gguf_cache_path
-        from robot_sft.llama_cpp_backend import LlamaCppModel, gguf_quant
+        from robot_sft.inference.gguf_export import gguf_cache_path
+        from robot_sft.inference.llama_cpp_backend import LlamaCppModel, gguf_quant
 
         cached = gguf_cache_path(adapter, read_metadata(adapter).base_model,
                                  gguf_quant(quantize)).is_file()
@@ -276,7 +277,7 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
         return model, (f"llama.cpp {gguf_quant(quantize)}, {model.llm.n_threads} thread(s) per "
                        f"token, {model.llm.n_threads_batch} per prompt, "
                        f"GGUF {'cached' if cached else 'exported'}")
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     return (TransformersModel.from_adapter(adapter, device="cpu", quantize=quantize),
             f"transformers, cached base, merge{', int8' if quantize == 'int8' else ''}")
@@ -284,7 +285,7 @@ def node_model(backend: str, adapter: Path, quantize: str, threads: int):
 
 def measure(args, adapter: Path, budget: bool) -> dict:
     """Every path on every command, interleaved; prints the table, returns the figures."""
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     started = time.perf_counter()
     fast, load_note = node_model(args.backend, adapter, args.quantize, args.threads)
@@ -300,14 +301,14 @@ def measure(args, adapter: Path, budget: bool) -> dict:
         other, _ = node_model(other_name, adapter, "auto", args.threads)
         paths[f"project ({other_name})"] = lambda c, e: run_node_path(other, c, e, budget)
     if args.constrained and args.backend == "llama_cpp":
-        from robot_sft.llama_cpp_backend import LlamaCppModel
+        from robot_sft.inference.llama_cpp_backend import LlamaCppModel
 
         grammar = LlamaCppModel(fast.gguf_path, fast.tokenizer, fast.system_prompt,
                                 fast.generation_config.max_new_tokens, args.threads)
         grammar.enable_grammar()
         paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
     elif args.constrained:
-        from robot_sft.constrained import ConstrainedModel, ResponseConstraint
+        from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(fast.tokenizer, vocab_size=fast.model.config.vocab_size)
         grammar = TransformersModel(ConstrainedModel(fast.model, constraint), fast.tokenizer,
@@ -343,7 +344,7 @@ def measure_levers(args, adapter: Path):
     """First-Twist median over the commands, adding one lever at a time (budget mode)."""
     import torch
 
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     commands = [(c, EXPECTED[c]) for c in COMMANDS[:args.commands]]
     tutorial, tok, system_prompt = tutorial_model(adapter)
@@ -382,12 +383,11 @@ def measure_levers(args, adapter: Path):
         ("tutorial: unmerged, sampled, generate, whole answer", generate_path(tutorial, True, True)),
         ("+ merged LoRA", generate_path(merged.model, True, True)),
         ("+ greedy", generate_path(merged.model, False, True)),
-        ("+ prefix cache + lean loop", decoder_path(merged, True)),
-        ("+ stream: first line starts moving", decoder_path(merged, False)),
+        ("+ prefix cache + lean loop (the node: whole answer)", decoder_path(merged, True)),
     ]
     if args.quantize != "int8":
         int8 = TransformersModel.from_adapter(adapter, device="cpu", quantize="int8")
-        levers.append(("+ int8 dynamic quantisation", decoder_path(int8, False)))
+        levers.append(("+ int8 dynamic quantisation", decoder_path(int8, True)))
     for _, run in levers:
         run(*commands[0])  # warm-up
     results = {name: [] for name, _ in levers}

@@ -1,26 +1,36 @@
-"""Training throughput: the tutorial's recipe against the project's, same model and data.
+"""Training throughput: the tutorial's recipe against the project's, same model and data, on
+a CPU or a GPU.
 
-    python benchmarks/train_throughput.py                 # SmolLM2-135M, 2 warm-up + 8 timed steps each
-    python benchmarks/train_throughput.py --steps 20 --threads 2
+    python benchmarks/train_throughput.py                 # CPU: SmolLM2-135M, 2 warm-up + 8 timed steps
+    python benchmarks/train_throughput.py --device cuda --random-shape tinyllama   # GPU, no weights needed
+    python benchmarks/train_throughput.py --device cuda --model /models/TinyLlama-1.1B-Chat-v1.0
     python benchmarks/train_throughput.py --smoke         # tiny random model, seconds (used by a test)
 
-Each recipe trains in its own child process (same process tree; separate peak RSS):
+Each recipe trains in its own child process (separate peak memory):
 
   tutorial  training/configs/tutorial.yaml: the tutorial's LoRA (r=16, alpha=32, dropout 0.05,
             q/k/v/o), batch 4 x grad-accum 4, lr 2e-4 cosine, loss on ALL tokens, max length
-            512, random order, TRL's dynamic padding to the longest row of a batch; fp32 on CPU
-            (the tutorial's fp16 autocast needs a GPU).
-  project   training/configs/embedded.yaml: the default `python -m training.train` recipe, dtype
-            included (`auto`: bf16 autocast where a probe measures it faster, see
-            training/cpu_dtype.py), in one process (the default's 2 x 1-thread data-parallel
-            processes train as fast as 1 x 2 threads in bf16, measured).
-  tutorial-bf16, project-fp32   the same recipes with the other dtype: which part of the gain
-            is the dtype, which the recipe (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+            512, random order, dynamic padding, in the tutorial's own dtype on that device:
+            fp16 autocast on a GPU, fp32 on a CPU (fp16 autocast needs a GPU).
+  project   the project's recipe for the device: training/configs/embedded.yaml on a CPU (the
+            default `python -m training.train`, in one process; dtype by the host probe),
+            training/configs/tinyllama.yaml on a GPU (128 rows x 1, bf16 from compute
+            capability 8.0); --project-config picks another.
+  tutorial-bf16, project-fp32, project-4x4, project-liger, project-nopad   variants that split
+            the gain: the dtype, the batch, Liger's kernels, padding to a multiple of 8 (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+            A recipe named twice runs twice (the second with warm kernel caches).
 
-Printed per recipe: non-pad tokens/s, examples/s, seconds per optimizer step, peak RSS and
-achieved GFLOP/s (analytic model FLOPs of the work done, see `step_flops`) against a matmul
-peak in the recipe's dtype measured here on the same number of threads; then the speed ratios.
-Warm-up steps are excluded from the timings. Model loading and tokenisation are not timed.
+--model and --random-shape replace both recipes' model. Printed per recipe: non-pad tokens/s,
+examples/s, seconds per optimizer step (timed steps), the first step's seconds (warm-up:
+kernel selection, compilation, allocator growth), padding share, achieved model GFLOP/s and
+its share of the device's matmul peak in the recipe's dtype (measured here), peak memory
+(CUDA max_memory_allocated; on a CPU the process's peak RSS); then the speed ratios.
+
+FLOP convention: 4N per non-pad token of a micro-batch, N = the weights a token passes through
+(attention, MLP and LM-head matrices; benchmarks/random_model.parameter_count): forward 2N +
+backward to the activations 2N. LoRA's own matmuls, attention scores and savings such as the
+project's LM head computed only at labelled positions are not counted, so both recipes are
+credited the same work per token. Model loading and tokenisation are not timed.
 """
 from __future__ import annotations
 
@@ -37,76 +47,64 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TUTORIAL, PROJECT = ROOT / "training/configs/tutorial.yaml", ROOT / "training/configs/embedded.yaml"
-# name -> (YAML, overrides). The variants split the project's gain into the dtype (chosen by
-# measuring the host: bf16 autocast + eager attention where it wins) and the rest of the recipe.
+CONFIGS = ROOT / "training" / "configs"
+PROJECT_CONFIG = {"cpu": CONFIGS / "embedded.yaml", "cuda": CONFIGS / "tinyllama.yaml"}
+# name -> (config, overrides); None = the project's config for the device.
 RECIPES = {
-    "tutorial": (TUTORIAL, []),
-    "project": (PROJECT, []),
-    "tutorial-bf16": (TUTORIAL, ["--dtype", "bfloat16", "--attn_implementation", "eager"]),
-    "project-fp32": (PROJECT, ["--dtype", "float32", "--attn_implementation", "sdpa"]),
+    "tutorial": (CONFIGS / "tutorial.yaml", []),
+    "project": (None, []),
+    "tutorial-bf16": (CONFIGS / "tutorial.yaml", ["--dtype", "bfloat16", "--attn_implementation", "eager"]),
+    "project-fp32": (None, ["--dtype", "float32", "--attn_implementation", "sdpa"]),
+    "project-4x4": (None, ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "4"]),
+    "project-liger": (None, ["--use_liger_kernel", "true"]),
+    "project-nopad": (None, ["--pad_to_multiple_of", "0"]),
 }
+TUTORIAL_DTYPE = {"cpu": [], "cuda": ["--dtype", "float16"]}  # tutorial.yaml pins fp32 for CPUs
 
 
-def matmul_peak_gflops(threads: int, dtype: str = "float32", size: int = 1024, repeats: int = 10) -> float:
-    """Best GEMM rate in `dtype` on `threads` threads (square matrices), in GFLOP/s."""
+def matmul_peak_gflops(device: str, dtype: str, threads: int) -> float:
+    """Best square-GEMM rate in `dtype` on the device, in GFLOP/s (CUDA: 8192^3 timed with
+    events after warm-up; CPU: 1024^3 on `threads` threads)."""
     import torch
 
+    size = 8192 if device == "cuda" else 1024
     torch.set_num_threads(threads)
-    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype), device=device) for _ in range(2))
     for _ in range(3):
         a @ b
     best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
+    for _ in range(10):
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            a @ b
+            end.record()
+            torch.cuda.synchronize()
+            seconds = start.elapsed_time(end) / 1000
+        else:
+            start = time.perf_counter()
+            a @ b
+            seconds = time.perf_counter() - start
+        best = min(best, seconds)
     return 2 * size ** 3 / best / 1e9
-
-
-def step_flops(model_config, lora, batch: int, length: int, projected: int) -> float:
-    """Analytic FLOPs of one forward + backward of a LoRA-adapted Llama on a padded
-    (batch, length) micro-batch whose LM head projects `projected` positions.
-
-    Forward: 2 x linear params x tokens + attention (QK^T and AV, full square) + LM head.
-    Backward: input gradients (2x the forward) through the layers at and above the lowest
-    adapted one (nothing below it needs a gradient) + the LM head's input gradient + the
-    LoRA weights' gradients. Frozen weights get no weight gradient.
-    """
-    c = model_config
-    d, layers, vocab = c.hidden_size, c.num_hidden_layers, c.vocab_size
-    head_dim = getattr(c, "head_dim", None) or d // c.num_attention_heads
-    q, kv = c.num_attention_heads * head_dim, c.num_key_value_heads * head_dim
-    layer_params = d * q + 2 * d * kv + q * d + 3 * d * c.intermediate_size
-    tokens = batch * length
-    attention = 4 * batch * length * length * q  # per layer, forward
-    lora_layers = lora["layers"] or list(range(layers))
-    lora_params = lora["params"]  # all adapted A and B matrices
-    forward = layers * (2 * layer_params * tokens + attention) + 2 * d * vocab * projected \
-        + 2 * lora_params * tokens
-    backward_layers = layers - min(lora_layers)
-    backward = backward_layers * (2 * layer_params * tokens + 2 * attention) \
-        + 2 * d * vocab * projected + 4 * lora_params * tokens
-    return float(forward + backward)
 
 
 class Meter:
     """Wraps the collator to count what each micro-batch holds, and times optimizer steps."""
 
-    def __init__(self, collator, assistant_only: bool):
-        self.collator, self.assistant_only = collator, assistant_only
-        self.batches: list[tuple[int, int, int, int]] = []  # (rows, padded len, real tokens, projected)
+    def __init__(self, collator, device: str):
+        self.collator, self.device = collator, device
+        self.batches: list[tuple[int, int, int]] = []  # (rows, padded tokens, non-pad tokens)
         self.step_times: list[float] = []
-        self.step_batches: list[int] = []  # micro-batches seen when each step ended
 
     def __call__(self, features):
         batch = self.collator(features)
-        rows, length = batch["input_ids"].shape
-        real = int(batch["attention_mask"].sum())
-        # Positions the LM head projects: labelled ones (compact) or every position.
-        labelled = int((batch["labels"][:, 1:] != -100).sum())
-        projected = labelled if self.assistant_only else rows * (length - 1)
-        self.batches.append((rows, length, real, projected))
+        if "attention_mask" in batch:
+            rows, length = batch["input_ids"].shape
+            self.batches.append((rows, rows * length, int(batch["attention_mask"].sum())))
+        else:  # padding-free: one flattened row; rows start where position_ids are 0
+            tokens = batch["input_ids"].numel()
+            self.batches.append((len(features), tokens, sum(len(f["input_ids"]) for f in features)))
         return batch
 
     def callback(self):
@@ -114,71 +112,84 @@ class Meter:
 
         meter = self
 
+        def now():
+            if meter.device == "cuda":
+                import torch
+
+                torch.cuda.synchronize()  # a step's kernels are done when its time is read
+            return time.perf_counter()
+
         class _Timer(TrainerCallback):
             def on_step_begin(self, args, state, control, **kwargs):
-                meter._begin = time.perf_counter()
+                meter._begin = now()
 
             def on_step_end(self, args, state, control, **kwargs):
-                meter.step_times.append(time.perf_counter() - meter._begin)
-                meter.step_batches.append(len(meter.batches))
+                meter.step_times.append(now() - meter._begin)
 
         return _Timer()
 
 
-def run_recipe(recipe: str, steps: int, warmup: int, threads: int, smoke: bool) -> dict:
+def recipe_argv(recipe: str, device: str, project_config: str | None) -> list[str]:
+    config_file, overrides = RECIPES[recipe]
+    if config_file is None:
+        config_file = project_config or PROJECT_CONFIG[device]
+    elif recipe.startswith("tutorial") and "--dtype" not in overrides:
+        overrides = overrides + TUTORIAL_DTYPE[device]
+    return ["--config", str(config_file), *overrides, "--device", device, "--num_processes", "1"]
+
+
+def run_recipe(args, recipe: str, threads: int) -> dict:
     """Child process: train `warmup + steps` optimizer steps of one recipe, return figures."""
+    from benchmarks.random_model import parameter_count
     from training.config import parse_config
     from training.train import build_run
 
     out = tempfile.mkdtemp(prefix=f"throughput-{recipe}-")
-    config_file, overrides = RECIPES[recipe]
-    argv = ["--config", str(config_file), *overrides, "--max_steps", str(warmup + steps),
-            "--output_dir", out, "--save_steps", "100000", "--num_threads", str(threads),
-            "--logging_steps", "1000", "--eval_samples", "-1"]
-    if smoke:
-        argv += ["--model", str(smoke_model()), "--num_examples", "120", "--max_length", "512"]
+    argv = [*recipe_argv(recipe, args.device, args.project_config),
+            "--max_steps", str(args.warmup + args.steps), "--output_dir", out,
+            "--save_steps", "100000", "--num_threads", str(threads), "--logging_steps", "1000",
+            "--eval_samples", "-1"]
+    if args.model:
+        argv += ["--model", args.model]
+    if args.smoke:
+        argv += ["--num_examples", "120", "--max_length", "512"]
     config = parse_config(argv)
     run = build_run(config)
     trainer = run.trainer
-    meter = Meter(trainer.data_collator, config.assistant_only_loss)
+    meter = Meter(trainer.data_collator, args.device)
     trainer.data_collator = meter
     trainer.add_callback(meter.callback())
+    if args.device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
     trainer.train()
 
     # Steps after warm-up; each step consumed grad-accum micro-batches, in order.
     accum = config.gradient_accumulation_steps
-    timed = meter.step_times[warmup:]
-    micro = meter.batches[warmup * accum:(warmup + len(timed)) * accum]
+    timed = meter.step_times[args.warmup:]
+    micro = meter.batches[args.warmup * accum:(args.warmup + len(timed)) * accum]
     seconds = sum(timed)
-    lora = {"layers": lora_layers(trainer.model), "params": lora_parameter_count(trainer.model)}
-    flops = sum(step_flops(trainer.model.config, lora, rows, length, projected)
-                for rows, length, _, projected in micro)
-    real_tokens = sum(real for _, _, real, _ in micro)
-    padded_tokens = sum(rows * length for rows, length, _, _ in micro)
-    examples = sum(rows for rows, _, _, _ in micro)
-    return {"recipe": recipe, "model": config.model, "steps": len(timed), "seconds": seconds,
-            "tokens_per_s": real_tokens / seconds, "examples_per_s": examples / seconds,
-            "s_per_step": seconds / len(timed), "padding_share": 1 - real_tokens / padded_tokens,
-            "gflops": flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
+    real_tokens = sum(real for _, _, real in micro)
+    n = parameter_count(trainer.model.config)
+    return {"recipe": recipe, "model": config.model, "device": args.device, "steps": len(timed),
+            "seconds": seconds, "tokens_per_s": real_tokens / seconds,
+            "examples_per_s": sum(rows for rows, _, _ in micro) / seconds,
+            "s_per_step": seconds / len(timed), "first_step_s": meter.step_times[0],
+            "step_times": [round(t, 4) for t in meter.step_times],
+            "padding_share": 1 - real_tokens / sum(padded for _, padded, _ in micro),
+            "gflops": 4 * n * real_tokens / seconds / 1e9, "parameters_n": n,
+            "peak_memory_mb": peak_memory_mb(args.device),
             "batch": f"{config.per_device_train_batch_size}x{accum}",
-            "threads": run.threads, "dtype": run.dtype}
+            "threads": run.runtime.threads, "dtype": run.runtime.dtype}
 
 
-def lora_layers(model) -> list[int]:
-    import re
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        import torch
 
-    found = {int(m.group(1)) for name, _ in model.named_parameters()
-             if "lora_" in name and (m := re.search(r"layers\.(\d+)\.", name))}
-    return sorted(found)
-
-
-def lora_parameter_count(model) -> int:
-    return sum(p.numel() for name, p in model.named_parameters() if "lora_" in name)
-
-
-def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def smoke_model() -> Path:
@@ -193,16 +204,17 @@ def smoke_model() -> Path:
 
 
 def report(results: list[dict], peaks: dict[str, float]) -> str:
-    lines = [f"matmul peak on {results[0]['threads']} thread(s): "
+    lines = [f"device {results[0]['device']}, matmul peak measured here: "
              + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in peaks.items())
-             + " (a recipe's 'of peak' is against its dtype's)",
-             f"{'recipe':<14}{'dtype':>9}{'batch':>7}{'tok/s':>9}{'ex/s':>8}{'s/step':>8}{'pad':>6}"
-             f"{'GFLOP/s':>9}{'of peak':>9}{'RSS MB':>8}"]
+             + f"; 'of peak' = 4N FLOP per non-pad token (N = {results[0]['parameters_n'] / 1e6:.0f}M "
+             "matmul weights) against the recipe's dtype",
+             f"{'recipe':<14}{'dtype':>9}{'batch':>7}{'tok/s':>10}{'ex/s':>8}{'s/step':>8}{'1st s':>7}"
+             f"{'pad':>5}{'GFLOP/s':>10}{'of peak':>8}{'peak MB':>9}"]
     for r in results:
-        lines.append(f"{r['recipe']:<14}{r['dtype']:>9}{r['batch']:>7}{r['tokens_per_s']:>9.0f}"
-                     f"{r['examples_per_s']:>8.1f}"
-                     f"{r['s_per_step']:>8.2f}{r['padding_share']:>6.0%}{r['gflops']:>9.1f}"
-                     f"{r['gflops'] / peaks[r['dtype']]:>9.0%}{r['peak_rss_mb']:>8.0f}")
+        lines.append(f"{r['recipe']:<14}{r['dtype']:>9}{r['batch']:>7}{r['tokens_per_s']:>10.0f}"
+                     f"{r['examples_per_s']:>8.1f}{r['s_per_step']:>8.2f}{r['first_step_s']:>7.2f}"
+                     f"{r['padding_share']:>5.0%}{r['gflops']:>10.1f}"
+                     f"{r['gflops'] / peaks[r['dtype']]:>8.1%}{r['peak_memory_mb']:>9.0f}")
     by_name = {r["recipe"]: r for r in results}
     if "tutorial" in by_name:
         t = by_name["tutorial"]
@@ -213,23 +225,41 @@ def report(results: list[dict], peaks: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None):
+    from benchmarks.random_model import SHAPES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available, else cpu")
+    parser.add_argument("--model", help="model directory for both recipes (default: each config's)")
+    parser.add_argument("--random-shape", choices=sorted(SHAPES),
+                        help="build a randomly initialised model of this shape here and use it")
+    parser.add_argument("--tokenizer", help="--random-shape: directory with SmolLM2's tokenizer.json "
+                                            "(default: the embedded model's cache)")
+    parser.add_argument("--project-config", help="the project's recipe (default: embedded.yaml on a "
+                                                 "CPU, tinyllama.yaml on a GPU)")
     parser.add_argument("--steps", type=int, default=8, help="timed optimizer steps per recipe")
     parser.add_argument("--warmup", type=int, default=2, help="untimed optimizer steps first")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     parser.add_argument("--recipes", default="tutorial,project",
                         help=f"comma-separated, from: {', '.join(RECIPES)}")
-    parser.add_argument("--smoke", action="store_true", help="tiny random model, 2+2 steps")
+    parser.add_argument("--smoke", action="store_true", help="tiny random model, 1+2 steps")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.device is None:
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.smoke:
         args.steps, args.warmup = min(args.steps, 2), 1
+        args.model = args.model or (None if args.random_shape else str(smoke_model()))
     threads = args.threads or len(os.sched_getaffinity(0))
     if args.worker:  # child: one recipe, JSON on the last stdout line
-        result = run_recipe(args.worker, args.steps, args.warmup, threads, args.smoke)
-        print(json.dumps(result))
+        print(json.dumps(run_recipe(args, args.worker, threads)))
         return 0
     recipes = args.recipes.split(",")
     unknown = [r for r in recipes if r not in RECIPES]
@@ -237,22 +267,47 @@ def main(argv=None) -> int:
         print(f"error: unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}",
               file=sys.stderr)
         return 2
-    results = []
+    if args.model and not args.worker:
+        from robot_sft.models import ModelLoadError, resolve_model_path
+
+        try:
+            resolve_model_path(args.model)
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.random_shape:
+        from benchmarks.random_model import build_random_model
+
+        target = Path(tempfile.gettempdir()) / f"robot_sft_random_{args.random_shape}_{os.getuid()}"
+        args.model = str(build_random_model(args.random_shape, target, args.tokenizer, args.device))
+        print(f"random {args.random_shape} model: {args.model}", flush=True)
+    results, failed = [], []
     for recipe in recipes:
-        command = [sys.executable, __file__, "--worker", recipe, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--threads", str(threads)]
+        command = [sys.executable, __file__, "--worker", recipe, "--device", args.device,
+                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(threads)]
+        for option in ("model", "project_config"):
+            if getattr(args, option):
+                command += [f"--{option.replace('_', '-')}", getattr(args, option)]
         command += ["--smoke"] if args.smoke else []
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
+        if done.returncode != 0:  # say why, and measure the other recipes all the same
             print(done.stderr[-3000:], file=sys.stderr)
             print(f"error: recipe {recipe} failed (exit {done.returncode})", file=sys.stderr)
-            return 1
+            failed.append(recipe)
+            continue
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    peaks = {dtype: matmul_peak_gflops(threads, dtype) for dtype in sorted({r["dtype"] for r in results})}
+        print(f"{recipe}: {results[-1]['tokens_per_s']:.0f} tokens/s", file=sys.stderr, flush=True)
+    if not results:
+        return 1
+    peaks = {dtype: matmul_peak_gflops(args.device, dtype, threads)
+             for dtype in sorted({r["dtype"] for r in results})}
     print(report(results, peaks))
+    if failed:
+        print(f"failed: {', '.join(failed)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peaks, "results": results}, indent=2))
-    return 0
+        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peaks, "results": results,
+                                               "failed": failed}, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

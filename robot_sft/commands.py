@@ -62,3 +62,26 @@ def is_stop_command(text: str) -> bool:
     words = _STOP_PHRASES.sub("stop", " ".join(words)).split()
     return any(w in STOP_WORDS for w in words) and all(
         w in STOP_WORDS or w in _FILLER_WORDS for w in words)
+
+
+class RateLimit:
+    """At most `rate` commands per second on average, in bursts of up to `burst`
+    (a token bucket; default burst: one second's worth). rate 0: no limit. Pure: the
+    caller passes the time (monotonic seconds)."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = rate
+        self.burst = max(1.0, rate if burst is None else burst)
+        self._tokens = self.burst
+        self._at: float | None = None
+
+    def allow(self, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

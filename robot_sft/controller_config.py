@@ -1,13 +1,20 @@
 """The controller node's parameters: names, defaults, descriptions, validation.
 
-Pure Python (no rclpy), so config/controller.yaml and the README table can be
-checked against this single list. The node declares exactly these parameters.
+Pure Python (no rclpy), so config/controller.yaml and the table in
+docs/controller.md are checked against this single list. The node declares
+exactly these parameters (`robot_sft.ros_parameters.declare_parameters`).
+
+Safety limits carry a hard cap (`hard_max`: no value above it, ever) and may only
+be lowered at run time (`ceiling`): the parameter service is open to every node
+on the DDS domain, and "max_linear_speed: 100" from anyone must not drive.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from robot_sft.inference.base import ECHO
+from robot_sft.parameters import Param, check_unknown
 from robot_sft.places import Place, parse_places
 from robot_sft.safety import SafetyLimits
 
@@ -16,15 +23,6 @@ QUANTIZE = ("auto", "none", "int8", "q8_0", "q4_0", "f16")
 # quantize values each model backend takes (with model_backend auto, int8 picks transformers).
 BACKEND_QUANTIZE = {"transformers": ("auto", "none", "int8"),
                     "llama_cpp": ("auto", "none", "q8_0", "q4_0", "f16")}
-ECHO = "{command}"  # in fixed_response: replaced by the command text
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: object
-    description: str
-    read_only: bool = False  # fixed at start-up (model, topics)
 
 
 PARAMETERS = (
@@ -41,32 +39,58 @@ PARAMETERS = (
           "command, so canonical commands ('Move forward 1 m.') drive the robot.", True),
     Param("device", "auto", "Torch device for the model: auto, cpu, cuda, cuda:0.", True),
     Param("max_new_tokens", 128, "Generation length limit (tokens).", True),
-    Param("stream_actions", True, "Start each action as soon as its line is generated "
-          "(later lines append; a later line that fails stops the robot with zero). "
-          "false: wait for the whole answer and execute it whole or not at all."),
     Param("quantize", "auto", "Weights: 'auto' is each backend's default (transformers: none, "
           "llama_cpp: q8_0); transformers: 'none' (fp32/bf16) or 'int8' (dynamic int8 Linear "
           "layers, CPU; slightly different numbers - evaluate first); llama_cpp: 'q8_0' "
           "(blockwise 8-bit, near-lossless), 'q4_0' (4-bit, faster, lossy - evaluate first), 'f16' "
           "or 'none' (f32).", True),
-    Param("constrained_decoding", False, "Decode under the response grammar (llguidance): "
-          "every answer parses and navigation names only known places; costs <1 ms per token "
-          "(see README for its effect on accuracy).", True),
+    Param("constrained_decoding", False, "Decode under each command's own response grammar "
+          "(llguidance): every answer parses, and holds only numbers, units, directions and "
+          "places of the command; costs <1 ms per token (docs/evaluation.md: its effect on "
+          "accuracy).", True),
+    Param("min_confidence", 0.0, "An answer that would move the robot is refused as unclear "
+          "when the model gave its least sure choice (action, direction, number) a probability "
+          "below this (0..1; docs/evaluation.md: the calibration).", True, hard_max=1.0),
     Param("num_threads", 0, "CPU threads for the model; 0: the backend's default (torch: one "
           "per physical core; llama_cpp: half the logical CPUs per token). Fewer can be faster "
           "on a busy CPU.", True),
     Param("max_command_chars", 500, "Commands are cut to this many characters before the model."),
-    Param("max_linear_speed", 1.0, "Speed limit, m/s: an explicit faster speed is refused, 'quickly' is clamped."),
-    Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: an explicit faster rate is refused, 'quickly' is clamped."),
-    Param("default_linear_speed", 0.5, "Speed when the command gives none, m/s."),
-    Param("default_angular_speed", 0.5, "Turn rate when the command gives none, rad/s."),
-    Param("max_distance", 10.0, "Longest move per action, m: longer ones are refused."),
-    Param("max_duration", 60.0, "Longest motion per action, s: longer ones are refused."),
-    Param("publish_rate_hz", 20.0, "Rate at which the current Twist is re-published, Hz."),
+    Param("max_linear_speed", 1.0, "Speed limit, m/s: an explicit faster speed is refused, "
+          "'quickly' is clamped.", hard_max=3.0, ceiling=True),
+    Param("max_angular_speed", 1.5, "Turn rate limit, rad/s: an explicit faster rate is refused, "
+          "'quickly' is clamped.", hard_max=6.0, ceiling=True),
+    Param("default_linear_speed", 0.5, "Speed when the command gives none, m/s.", hard_max=3.0),
+    Param("default_angular_speed", 0.5, "Turn rate when the command gives none, rad/s.",
+          hard_max=6.0),
+    Param("max_distance", 10.0, "Longest move per action, m: longer ones are refused.",
+          hard_max=100.0, ceiling=True),
+    Param("max_duration", 60.0, "Longest motion per action, s: longer ones are refused.",
+          hard_max=600.0, ceiling=True),
+    Param("publish_rate_hz", 20.0, "Rate at which the current Twist is re-published, Hz.",
+          hard_max=1000.0),
     Param("cmd_vel_timeout", 0.5, "Longest gap allowed between two /cmd_vel messages while "
-          "moving, s: a starved loop stops the motion (must exceed 1/publish_rate_hz)."),
+          "moving, s: a starved loop stops the motion (must exceed 1/publish_rate_hz).",
+          hard_max=5.0, ceiling=True),
     Param("use_odometry", True, "Close distance/angle moves on /odom while it is live."),
-    Param("odom_timeout", 0.5, "Odometry counts as live when the last /odom is younger, s."),
+    Param("odom_timeout", 0.5, "Odometry counts as live when the last valid /odom is younger, s; "
+          "a closed-loop move whose odometry goes silent longer stops and says so.",
+          hard_max=5.0, ceiling=True),
+    Param("odom_loss_open_loop", False, "When odometry is lost during a distance/angle move, "
+          "finish it on the planned time (open loop) instead of stopping.", True),
+    Param("odom_stall_timeout", 1.0, "Moving with live odometry that shows no progress for "
+          "this long (blocked, lifted, slipping) stops the robot and says 'blocked', s.",
+          hard_max=10.0, ceiling=True),
+    Param("max_commands_per_s", 0.0, "Commands accepted per second, averaged over a burst of "
+          "as many; more are dropped with one log line (stop phrases never are). 0: no limit.",
+          True, hard_max=1000.0),
+    Param("log_commands", True, "Log command and answer text (/rosout); false logs only their "
+          "length, for deployments that must not record operator text."),
+    Param("control_nice", -10, "Nice value for the callback (stop) and motion threads: below "
+          "0 they run ahead of other work on the computer (needs root or CAP_SYS_NICE; "
+          "without, the node says so and keeps normal priority); 0 leaves them.", True),
+    Param("status_max_age", 2.0, "Battery and obstacle answers use sensor messages at most "
+          "this old, s; older ones answer 'unknown' (a scan from before a move describes "
+          "another place).", hard_max=60.0),
     Param("places", ["charging station:12.5,3.2,0.0", "dock:0.0,0.0,0.0"],
           "Named places for 'Navigate to X', each 'name:x,y,yaw' (m, m, rad) in frame_id."),
     Param("frame_id", "map", "Frame of the places and of /goal_pose."),
@@ -102,16 +126,29 @@ def _positive(values: dict, name: str) -> None:
 
 def make_config(values: dict) -> ControllerConfig:
     """Validate a full set of parameter values; ValueError says which one is wrong and why."""
+    check_unknown(values, PARAMETERS)
     values = {**DEFAULTS, **values}
-    unknown = set(values) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown parameters {sorted(unknown)}")
     if values["model_backend"] not in BACKENDS:
         raise ValueError(f"parameter model_backend must be one of {BACKENDS}, "
                          f"got {values['model_backend']!r}")
-    for name in ("publish_rate_hz", "cmd_vel_timeout", "odom_timeout", "max_new_tokens",
-                 "max_command_chars"):
+    for name in ("publish_rate_hz", "cmd_vel_timeout", "odom_timeout", "odom_stall_timeout",
+                 "max_new_tokens", "max_command_chars", "status_max_age"):
         _positive(values, name)
+    confidence = values["min_confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) \
+            or not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"parameter min_confidence must be a number in 0..1, got {confidence!r}")
+    for p in PARAMETERS:
+        v = values[p.name]
+        if p.hard_max is not None and isinstance(v, (int, float)) and not v <= p.hard_max:
+            raise ValueError(f"parameter {p.name} must be at most {p.hard_max:g} (its hard cap), "
+                             f"got {v!r}")
+    rate = values["max_commands_per_s"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0:
+        raise ValueError(f"parameter max_commands_per_s must be a number >= 0, got {rate!r}")
+    nice = values["control_nice"]
+    if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:
+        raise ValueError(f"parameter control_nice must be an integer in -20..19, got {nice!r}")
     if values["quantize"] not in QUANTIZE:
         raise ValueError(f"parameter quantize must be one of {QUANTIZE}, got {values['quantize']!r}")
     takes = BACKEND_QUANTIZE.get(values["model_backend"], QUANTIZE)
@@ -121,8 +158,6 @@ def make_config(values: dict) -> ControllerConfig:
     threads = values["num_threads"]
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ValueError(f"parameter num_threads must be an integer >= 0, got {threads!r}")
-    if values["publish_rate_hz"] > 1000:
-        raise ValueError("parameter publish_rate_hz must be at most 1000")
     if 1.0 / values["publish_rate_hz"] >= values["cmd_vel_timeout"]:
         raise ValueError(f"1/publish_rate_hz ({1.0 / values['publish_rate_hz']:.3f} s) must be "
                          f"below cmd_vel_timeout ({values['cmd_vel_timeout']} s)")

@@ -1,8 +1,14 @@
 """ROS 2 node `controller`: /command text -> model -> /response text and /cmd_vel motion.
 
 Threads, and why:
-- executor threads (MultiThreadedExecutor): callbacks only. The /command callback
-  never waits for the model, so a stop is served while the model is busy.
+- callback thread (SingleThreadedExecutor, `make_executor`): every subscription
+  callback, one at a time in arrival order, so a stop can never overtake the command
+  before it. Callbacks are short and never wait for the model, so a stop is served
+  while the model is busy. Between messages the thread sleeps in rcl's wait set.
+  rclpy's MultiThreadedExecutor busy-spins once sensor topics flow (ros2/rclpy#1452),
+  holding the GIL: the motion thread starved (motions cut short, 0.5 s Twist gaps,
+  1 s stops); rclpy.experimental's EventsExecutor failed to start this node
+  (docs/controller.md, "Executor").
 - worker thread: runs the model, one command at a time. A newer command cancels
   the running generation and replaces the pending one (latest wins, nothing queues).
 - motion thread: re-publishes the current Twist at publish_rate_hz and ends each
@@ -18,7 +24,9 @@ Run: ros2 run robot_sft controller --ros-args -p adapter:=outputs/embedded
 """
 from __future__ import annotations
 
+import functools
 import gc
+import os
 import signal
 import threading
 import time
@@ -27,10 +35,11 @@ from dataclasses import dataclass
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
@@ -38,21 +47,29 @@ from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
 from robot_sft.adapter import AdapterError
-from robot_sft.commands import is_stop_command, sanitise_command
+from robot_sft.answer import AnswerPolicy, answer_command
+from robot_sft.commands import RateLimit, is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
-from robot_sft.executor import MotionExecutor, message_age, yaw_from_quaternion, yaw_to_quaternion
-from robot_sft.inference import (
-    AnswerTruncated, GenerationCancelled, load_command_model, stream_pieces,
+from robot_sft.executor import (
+    MotionExecutor, message_age, odometry_problem, yaw_from_quaternion, yaw_to_quaternion,
 )
+from robot_sft.inference.base import GenerationCancelled
+from robot_sft.inference.loader import ModelSpec, load_command_model
 from robot_sft.models import ModelLoadError
-from robot_sft.reply import battery_text, build_reply, obstacles_text
+from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
+from robot_sft.parameters import check_run_time_change
+from robot_sft.reply import battery_text, obstacles_text
 from robot_sft.response_format import Stop, render_response
+from robot_sft.ros_parameters import declare_parameters, parameter_value
 from robot_sft.safety import TwistSegment, clamp_twist, describe_plan
-from robot_sft.stream_reply import StreamingReply
+from robot_sft.thread_priority import renice, renice_other_threads
 
 STOP_REPLY = f"{render_response([Stop()])}\n{describe_plan([TwistSegment(0.0, 0.0, 0.0)])}"
 # Not "stop" (served before the model) and harmless: the answer is never executed.
 WARM_UP_COMMAND = "Turn left 1 degree."
+RCLError = rclpy_implementation.RCLError
+PARAMETER_BY_NAME = {p.name: p for p in PARAMETERS}
+LAST_ZERO_ACK_S = 0.2  # how long the last zero Twist may take to be acknowledged on exit
 
 
 @dataclass(frozen=True)
@@ -62,12 +79,14 @@ class Job:
 
 
 class ControllerNode(Node):
-    def __init__(self, model=None, **kwargs):
+    def __init__(self, model=None, own_process: bool = False, **kwargs):
+        """`model`: answer with this instead of loading one (tests, the demo).
+        `own_process`: the node is its process's entry point (main()), so it may set
+        the priority of the process's threads (control_nice)."""
         super().__init__("controller", **kwargs)
-        for p in PARAMETERS:
-            self.declare_parameter(p.name, p.default, ParameterDescriptor(
-                description=p.description, read_only=p.read_only))
-        self.config = make_config(self._parameter_values())  # ValueError: bad parameters
+        # ValueError or ParameterException: an unknown name, a value out of range.
+        self._start_values = declare_parameters(self, PARAMETERS)
+        self.config = make_config(self._start_values)  # the ceilings of the run-time limits
         cfg = self.config
 
         self._lock = threading.Lock()
@@ -81,53 +100,70 @@ class ControllerNode(Node):
         self._job_id = 0              # id of the newest command; older results are stale
         self._pending: Job | None = None
         self._busy: Job | None = None
-        self._busy_started = 0        # id of the job whose streamed motion has started
         self._cancel = threading.Event()
         self._battery = None
         self._scan = None
+        self._odom_rejected = ""      # why the last /odom was not believed ("" if it was)
+        self._rate_limit = RateLimit(cfg.max_commands_per_s)
+        self._dropping = False        # commands are being dropped by the rate limit
         self._motion = MotionExecutor(1.0 / cfg.publish_rate_hz, cfg.odom_timeout,
-                                      cfg.cmd_vel_timeout, cfg.use_odometry)
+                                      cfg.cmd_vel_timeout, cfg.use_odometry,
+                                      cfg.odom_stall_timeout, cfg.odom_loss_open_loop)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.cmd_vel_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
         self.response_pub = self.create_publisher(String, cfg.response_topic, 10)
         self.goal_pub = self.create_publisher(PoseStamped, cfg.goal_topic, 10)
-        # Commands in their own mutually exclusive group: handled in arrival order (a
-        # reentrant group could let "stop" overtake the command before it), and never
-        # behind a sensor callback. The callback only takes a lock: the model runs in
-        # the worker thread, so a stop is served at once even while the model is busy.
-        commands = MutuallyExclusiveCallbackGroup()
-        sensors = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(String, cfg.command_topic, self._on_command, 10,
-                                 callback_group=commands)
-        self.create_subscription(Odometry, cfg.odom_topic, self._on_odom, qos_profile_sensor_data,
-                                 callback_group=sensors)
-        self.create_subscription(BatteryState, cfg.battery_topic, self._on_battery,
-                                 qos_profile_sensor_data, callback_group=sensors)
-        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
-                                 callback_group=sensors)
+        # One executor thread runs these in arrival order (make_executor). The command
+        # callback only takes a lock: the model runs in the worker thread, so a stop is
+        # served at once even while the model is busy.
+        self.create_subscription(String, cfg.command_topic, self._guarded(self._on_command), 10)
+        self.create_subscription(Odometry, cfg.odom_topic, self._guarded(self._on_odom),
+                                 qos_profile_sensor_data)
+        self.create_subscription(BatteryState, cfg.battery_topic, self._guarded(self._on_battery),
+                                 qos_profile_sensor_data)
+        self.create_subscription(LaserScan, cfg.scan_topic, self._guarded(self._on_scan),
+                                 qos_profile_sensor_data)
 
+        # Before the model loads: the middleware's threads (which deliver a stop) run
+        # ahead of other work on the computer; threads made later (the model's) do not.
+        self._nice = cfg.control_nice if own_process else 0
+        problem = renice_other_threads(self._nice)
+        if problem:
+            self._nice = 0
+            self.get_logger().info(
+                f"control_nice {cfg.control_nice} not applied ({problem}): the stop and motion "
+                f"path run at normal priority (grant CAP_SYS_NICE, or control_nice:=0)")
         if model is None and cfg.num_threads > 0:
             import torch  # the node is this process's entry point: set before loading/merging
 
             torch.set_num_threads(cfg.num_threads)
-        self.model = model if model is not None else \
-            load_command_model(cfg, log=self.get_logger().info)
+        self.model = model if model is not None else load_command_model(
+            ModelSpec.from_config(cfg), log=self.get_logger().info,
+            warn=self.get_logger().warning)
         self._threads = [threading.Thread(target=self._guarded_loop, args=(loop,), daemon=True,
                                           name=f"controller-{loop.__name__.strip('_')}")
                          for loop in (self._worker_loop, self._motion_loop)]
         for thread in self._threads:
             thread.start()
-        described = getattr(self.model, "description", type(self.model).__name__)
         self.get_logger().info(
-            f"ready: {described}, limits {cfg.max_linear_speed} m/s, "
+            f"ready: {self.model.description}, limits {cfg.max_linear_speed} m/s, "
             f"{cfg.max_angular_speed} rad/s; places: {', '.join(cfg.places) or 'none'}")
 
     # ------------------------------------------------------------------ parameters
     def _parameter_values(self) -> dict:
-        return {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
+        return {p.name: parameter_value(self, p.name) for p in PARAMETERS}
 
     def _on_set_parameters(self, params) -> SetParametersResult:
+        """Run-time changes (`ros2 param set`, or any node on the domain): the safety
+        limits may only go down from their start-up values; rclpy has checked the hard
+        caps (descriptor ranges) and read-only flags already."""
+        for param in params:
+            spec = PARAMETER_BY_NAME.get(param.name)
+            reason = spec and check_run_time_change(spec, self._start_values[param.name],
+                                                    param.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
         values = {**self._parameter_values(), **{p.name: p.value for p in params}}
         try:
             config = make_config(values)
@@ -140,6 +176,7 @@ class ControllerNode(Node):
             self._motion.odom_timeout = config.odom_timeout
             self._motion.cmd_vel_timeout = config.cmd_vel_timeout
             self._motion.use_odometry = config.use_odometry
+            self._motion.stall_timeout = config.odom_stall_timeout
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ publishing
@@ -193,12 +230,26 @@ class ControllerNode(Node):
         self.get_logger().info(f"stop: {reason}")
 
     # ------------------------------------------------------------------ callbacks
+    def _guarded(self, callback):
+        """`callback` for a subscription: an exception in it is logged and stops the
+        robot (zero Twist), and the node goes on serving. Unguarded, it would leave the
+        executor's spin and end the process."""
+        @functools.wraps(callback)  # rclpy reads the signature: (msg) or (msg, info)
+        def guarded(*args):
+            try:
+                callback(*args)
+            except Exception as exc:
+                self.stop(f"error in {callback.__name__}: {type(exc).__name__}")
+                self.get_logger().error(f"{callback.__name__} failed: {exc!r}")
+        return guarded
+
+    def _quote(self, text: str, length: int = 60) -> str:
+        """Operator text for a log line: quoted, or only its length when log_commands
+        is false (deployments that must not record what operators said)."""
+        return repr(text[:length]) if self.config.log_commands else f"<{len(text)} characters>"
+
     def _on_command(self, msg: String) -> None:
-        try:
-            self.handle_command(msg.data)
-        except Exception as exc:  # never let one message take the node down
-            self.stop(f"error while handling a command: {type(exc).__name__}: {exc}")
-            self.get_logger().error(f"command handling failed: {exc!r}")
+        self.handle_command(msg.data)
 
     def handle_command(self, raw) -> None:
         limit = self.config.max_command_chars
@@ -206,9 +257,17 @@ class ControllerNode(Node):
         if len(raw) > limit:
             self.get_logger().warning(f"command of {len(raw)} characters cut to {limit}")
         if is_stop_command(text):
-            self.stop(f"stop command {text!r}")
+            self.stop(f"stop command {self._quote(text)}")
             self._say(STOP_REPLY)
             return
+        if not self._rate_limit.allow(time.monotonic()):
+            if not self._dropping:  # one line per burst
+                self.get_logger().warning(
+                    f"more than max_commands_per_s={self.config.max_commands_per_s:g}: "
+                    f"dropping commands until the rate falls (stop phrases still pass)")
+            self._dropping = True
+            return
+        self._dropping = False
         if not text:
             self.get_logger().warning("empty command ignored")
             self._say("Ignored an empty command.")
@@ -218,7 +277,7 @@ class ControllerNode(Node):
             self._job_id += 1
             if self._pending is not None:
                 self.get_logger().warning(
-                    f"dropping command {self._pending.command[:60]!r}: superseded")
+                    f"dropping command {self._quote(self._pending.command)}: superseded")
             if self._busy is not None:
                 self._cancel.set()  # the running generation is stale now
             self._pending = Job(self._job_id, text)
@@ -227,11 +286,20 @@ class ControllerNode(Node):
     def _on_odom(self, msg: Odometry, info) -> None:  # info: rclpy MessageInfo
         p = msg.pose.pose
         now = time.monotonic()
+        stamp = msg.header.stamp
+        stamp_ns, clock_ns = stamp.sec * 10**9 + stamp.nanosec, self.get_clock().now().nanoseconds
+        # Odometry that lies (NaN, no rotation, stamped in the future or long ago) is no
+        # odometry: it must not keep a closed-loop move alive or end it.
+        problem = odometry_problem(p.position.x, p.position.y, p.orientation, stamp_ns, clock_ns)
+        if problem != self._odom_rejected:
+            self._odom_rejected = problem
+            if problem:
+                self.get_logger().warning(f"ignoring /odom with {problem}: counted as no odometry")
+        if problem:
+            return
         # How old this pose is: the executor extrapolates it by the commanded speed.
         received_ns = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
-        stamp = msg.header.stamp
-        age = message_age(stamp.sec * 10**9 + stamp.nanosec,
-                          self.get_clock().now().nanoseconds, received_ns, time.time_ns())
+        age = message_age(stamp_ns, clock_ns, received_ns, time.time_ns())
         step = twist = None
         with self._lock:
             if self._motion.update_odometry(p.position.x, p.position.y, yaw_from_quaternion(p.orientation),
@@ -241,27 +309,52 @@ class ControllerNode(Node):
                 twist = self._twist(*step.twist) if step.twist is not None else None
                 self._wake_motion()
         self._send_twist(twist)
-        if step is not None and step.event:
+        if step is not None:
+            self._report(step)
+
+    def _report(self, step) -> None:
+        """Log a motion step's event; say why a plan was abandoned (odometry lost,
+        blocked, a starved loop) on /response, where the user looks."""
+        if step.stopped:
+            self._say(step.stopped)
+            self.get_logger().warning(f"{step.event}")
+        elif step.event:
             self.get_logger().info(step.event)
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self._battery = (msg.percentage, msg.voltage)
+        self._battery = (time.monotonic(), (msg.percentage, msg.voltage))
 
     def _on_scan(self, msg: LaserScan) -> None:
-        self._scan = msg
+        self._scan = (time.monotonic(), msg)
+
+    @property
+    def _policy(self) -> AnswerPolicy:
+        return AnswerPolicy.from_config(self.config)
 
     def status_texts(self) -> tuple[str, str]:
-        """What {battery} and {obstacles} become, from the latest sensor messages."""
-        battery, scan, cfg = self._battery, self._scan, self.config
-        battery = battery_text(*battery) if battery else \
-            f"unknown (no /{cfg.battery_topic.lstrip('/')} received)"
-        obstacles = obstacles_text(scan.ranges, scan.angle_min, scan.angle_increment,
-                                   scan.range_min, scan.range_max) if scan else \
-            f"unknown (no /{cfg.scan_topic.lstrip('/')} received)"
-        return battery, obstacles
+        """What {battery} and {obstacles} become, from the latest sensor messages: never
+        from a message older than status_max_age (a scan from before the last move
+        describes another place)."""
+        cfg, now = self.config, time.monotonic()
+
+        def latest(received, topic: str):
+            if received is None:
+                return None, f"unknown (no /{topic.lstrip('/')} received)"
+            age = now - received[0]
+            if age > cfg.status_max_age:
+                return None, f"unknown (the last /{topic.lstrip('/')} is {age:.1f} s old)"
+            return received[1], ""
+
+        battery, battery_unknown = latest(self._battery, cfg.battery_topic)
+        scan, scan_unknown = latest(self._scan, cfg.scan_topic)
+        return (battery_text(*battery) if battery else battery_unknown,
+                obstacles_text(scan.ranges, scan.angle_min, scan.angle_increment,
+                               scan.range_min, scan.range_max) if scan else scan_unknown)
 
     # ------------------------------------------------------------------ threads
     def _guarded_loop(self, loop) -> None:
+        if loop == self._motion_loop:
+            renice(self._nice)  # the motion thread publishes every Twist
         while not self._closing:
             try:
                 loop()
@@ -282,97 +375,35 @@ class ControllerNode(Node):
             self.serve(job, cancel)
 
     def serve(self, job: Job, cancel: threading.Event) -> None:
-        """Model -> reply -> motion, for one command (worker thread). With stream_actions
-        and a model that streams lines, each action starts as soon as its line is complete."""
-        started = time.monotonic()
-        cfg = self.config
-        stream = StreamingReply(cfg.limits, cfg.places, *self.status_texts()) \
-            if cfg.stream_actions and hasattr(self.model, "stream_lines") else None
-        pieces, failed = [], None
-        answer = stream_pieces(self.model, job.command, cancel)
+        """Model -> reply -> motion, for one command (worker thread). Nothing moves until the
+        whole answer is parsed, grounded in the command and planned (robot_sft.answer)."""
         try:
-            for piece in answer:
-                pieces.append(piece)
-                if stream is None:
-                    continue
-                update = stream.add(piece)
-                if update.segments and not self._run_segments(job, update.segments):
-                    return  # superseded: the newer command owns the robot now
-                if update.failed is not None:
-                    failed = update.failed  # no later line can make this answer executable
-                    break
+            answer = answer_command(self.model, job.command, self._policy, self.status_texts,
+                                    cancel)
         except GenerationCancelled:
-            self.get_logger().info(f"generation for {job.command[:60]!r} cancelled")
-            return
-        except AnswerTruncated as exc:
-            self._reject(job, self._failure_text(
-                stream, f"Not moving: {exc} (raise max_new_tokens for longer sequences)."))
+            self.get_logger().info(f"generation for {self._quote(job.command)} cancelled")
             return
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")
-            self.get_logger().error(f"model failed on {job.command[:60]!r}: {exc!r}")
-            self._say(self._failure_text(
-                stream, f"Not moving: the model failed ({type(exc).__name__}: {exc})."))
+            self.get_logger().error(f"model failed on {self._quote(job.command)}: {exc!r}")
+            self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
             return
-        finally:
-            answer.close()  # ends a generation abandoned part-way
-        text = "".join(pieces).strip()
-        self.get_logger().info(f"model ({time.monotonic() - started:.2f} s): {text[:200]!r}")
-        if stream is None:
-            reply, segments = build_reply(text, cfg.limits, cfg.places, *self.status_texts()), None
-        elif failed is not None:
-            reply, segments = failed, []
-        else:
-            reply, segments = stream.finish()
+        reply = answer.reply
+        self.get_logger().info(f"model ({answer.seconds:.2f} s, confidence "
+                               f"{answer.confidence:.2f}): {self._quote(answer.text, 200)}")
         with self._lock:
             if job.id != self._job_id or self._closing:
-                self.get_logger().info(f"dropping the answer to {job.command[:60]!r}: superseded")
+                self.get_logger().info(f"dropping the answer to {self._quote(job.command)}: "
+                                       f"superseded")
                 return
-            zero = None
-            if not reply.ok and self._motion.halt():  # a streamed answer failed part-way
-                zero = self._twist(0.0, 0.0)
             self._say(reply.text)
             if reply.goal is not None:
                 self.goal_pub.publish(self._goal_message(reply.goal))
-            if segments is None and reply.segments:
+            if reply.segments:
                 self._motion.start(reply.segments)
-            elif segments:
-                self._motion.extend(segments)
             self._wake_motion()
-        self._send_twist(zero)
         if not reply.ok:
-            self.get_logger().warning(reply.text.splitlines()[-1])
-
-    @staticmethod
-    def _failure_text(stream: StreamingReply | None, text: str) -> str:
-        """`text` ("Not moving: ..."), or, when streamed lines had already started motion,
-        "Stopped: ... after N had started"."""
-        return stream.fail(text).text if stream is not None else text
-
-    def _reject(self, job: Job, text: str) -> None:
-        """Stop whatever `job` already started (streamed lines) and say why."""
-        with self._lock:
-            if job.id != self._job_id or self._closing:
-                return
-            zero = self._twist(0.0, 0.0) if self._motion.halt() else None
-            self._wake_motion()
-            self._say(text)
-        self._send_twist(zero)
-        self.get_logger().warning(text)
-
-    def _run_segments(self, job: Job, segments) -> bool:
-        """Start (first line) or append (later lines) streamed segments, unless `job` is
-        stale. False when it is."""
-        with self._lock:
-            if job.id != self._job_id or self._closing:
-                return False
-            if self._busy_started != job.id:
-                self._busy_started = job.id
-                self._motion.start(segments)
-            else:
-                self._motion.extend(segments)
-            self._wake_motion()
-        return True
+            self.get_logger().warning(self._quote(reply.text.splitlines()[-1], 200))
 
     def _goal_message(self, place) -> PoseStamped:
         msg = PoseStamped()
@@ -393,8 +424,7 @@ class ControllerNode(Node):
                 twist = self._twist(*step.twist) if step.twist is not None else None
             # Publish and log without the lock: odometry and commands are served meanwhile.
             self._send_twist(twist)
-            if step.event:
-                self.get_logger().info(step.event)
+            self._report(step)
             with self._lock:
                 if not self._motion_woken and not self._closing:
                     timeout = None if step.wake_at is None else \
@@ -403,11 +433,15 @@ class ControllerNode(Node):
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
-        """Zero first, then stop the threads, then the ROS handles."""
+        """Zero first (and wait until subscribers acknowledged it), then stop the threads,
+        then the ROS handles."""
         if not hasattr(self, "_threads"):  # __init__ failed (bad parameters, no model)
             return super().destroy_node()
         try:
             self.stop("node shutting down")
+            # Destroying the publisher right after publishing lost the zero in 1 of 5
+            # crash exits: it is reliable, so wait (bounded) for its delivery first.
+            self.cmd_vel_pub.wait_for_all_acked(Duration(seconds=LAST_ZERO_ACK_S))
         except Exception as exc:  # the context may already be gone
             self.get_logger().warning(f"could not publish zero on shutdown: {exc!r}")
         with self._lock:
@@ -420,11 +454,17 @@ class ControllerNode(Node):
         super().destroy_node()
 
 
+def make_executor(context=None) -> SingleThreadedExecutor:
+    """The executor for the controller's callbacks, wherever the node runs (main(),
+    SimSession, benchmarks, tests): one thread, see the module docstring for why."""
+    return SingleThreadedExecutor(context=context)
+
+
 def warm_up(model, logger=None) -> float:
     """Generate the first line of one answer, so the first real command does not pay
     for lazy initialisation (kernels, allocator, caches). Seconds taken; never raises."""
     started = time.monotonic()
-    answer = stream_pieces(model, WARM_UP_COMMAND)
+    answer = model.stream_lines(WARM_UP_COMMAND)
     try:
         next(answer, None)  # one line is enough: every code path has run once
     except Exception as exc:  # a broken model shows itself on the first command
@@ -436,17 +476,21 @@ def warm_up(model, logger=None) -> float:
 
 
 def main(args=None) -> int:
-    # Our own SIGINT/SIGTERM handlers: rclpy's would invalidate the context before
-    # `finally` could publish the last zero Twist.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    logger = rclpy.logging.get_logger("controller")
+    # Our own SIGINT/SIGTERM handlers, set first and kept to the end: rclpy's would
+    # invalidate the context before `finally` could publish the last zero Twist.
     quit_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: quit_requested.set())
+    logger = rclpy.logging.get_logger("controller")
     node, executor, spinner, code = None, None, None, 0
     try:
+        problem = params_file_problem(args)
+        if problem is not None:
+            logger.error(f"cannot start: {problem}")
+            return 2
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         started = time.monotonic()
-        node = ControllerNode()
+        node = ControllerNode(own_process=True)
         loaded = time.monotonic() - started
         warm = warm_up(node.model, logger)
         # Everything loaded so far lives as long as the process: move it out of the
@@ -455,11 +499,12 @@ def main(args=None) -> int:
         gc.freeze()
         logger.info(f"ready {time.monotonic() - started:.2f} s after start "
                     f"(model {loaded:.2f} s, warm-up {warm:.2f} s)")
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = make_executor()
         executor.add_node(node)
         errors = []
 
         def spin():
+            renice(node._nice)  # callbacks: the stop path
             try:
                 executor.spin()
             except ExternalShutdownException:
@@ -469,14 +514,17 @@ def main(args=None) -> int:
             finally:
                 quit_requested.set()
 
-        spinner = threading.Thread(target=spin, daemon=True, name="controller-executor")
+        spinner = threading.Thread(target=spin, daemon=True, name="controller-callbacks")
         spinner.start()
         while not quit_requested.wait(0.2):
             pass
         if errors:
             raise errors[0]
     except (ParameterException, ValueError) as exc:
-        logger.error(f"invalid parameters: {exc}")
+        logger.error(f"invalid parameters: {one_line(exc)}")
+        code = 2
+    except RCLError as exc:  # arguments rcl cannot use
+        logger.error(f"cannot start: {one_line(exc)}")
         code = 2
     except (AdapterError, ModelLoadError) as exc:
         logger.error(f"cannot load the model: {exc} (train an adapter with `python -m "
@@ -498,6 +546,7 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_late_signals()
     return code
 
 

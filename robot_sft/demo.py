@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from robot_sft.inference.base import FixedResponseModel
 from robot_sft.response_format import Move, Stop, Turn, render_response
 
 MODEL_BACKENDS = ("auto", "llama_cpp", "transformers", "fixed")  # the node's model_backend
@@ -33,7 +34,7 @@ MODEL_BACKENDS = ("auto", "llama_cpp", "transformers", "fixed")  # the node's mo
 def demo_commands() -> list[tuple[str, str]]:
     """(command, reference answer): the tutorial's five, then a left turn, a move
     backward in centimetres and a stop."""
-    from training.data.generate import SEED_EXAMPLES
+    from robot_sft.tutorial import SEED_EXAMPLES
 
     pairs = [(command, actions) for command, _, actions in SEED_EXAMPLES]
     pairs += [("Turn left 45 degrees", [Turn(45, "deg")]),
@@ -42,17 +43,20 @@ def demo_commands() -> list[tuple[str, str]]:
     return [(command, render_response(actions)) for command, actions in pairs]
 
 
-class ReferenceAnswers:
+class ReferenceAnswers(FixedResponseModel):
     """A CommandModel without a model: the reference answer of a known command,
     else the command itself (so canonical commands such as "Move forward 1 m." work)."""
 
     def __init__(self, answers: dict[str, str]):
+        super().__init__()  # the echo
         self.answers = answers
 
-    def respond(self, command: str, cancel=None) -> str:
-        from robot_sft.inference import FixedResponseModel
+    @property
+    def description(self) -> str:
+        return "reference answers (fixed backend)"
 
-        return self.answers.get(command) or FixedResponseModel().respond(command, cancel)
+    def respond(self, command: str, cancel=None) -> str:
+        return self.answers.get(command) or super().respond(command, cancel)
 
 
 def format_pose(pose) -> str:
@@ -195,9 +199,6 @@ def run_demo(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from robot_sft.sim_session import pin_to_one_cpu
-
-    pin_to_one_cpu()  # all nodes share this process: see sim_session.pin_to_one_cpu
     from robot_sft.adapter import AdapterError
     from robot_sft.models import ModelLoadError
 

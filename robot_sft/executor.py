@@ -9,6 +9,12 @@ the segment starts and the segment has a `distance`/`angle`: then it is closed o
 odometry (stop once covered) with a time-out of `CLOSED_LOOP_TIMEOUT` x the planned
 duration, so a stuck wheel or a stalled odometry cannot drive on for ever.
 
+Odometry faults stop the robot and say why (`Step.stopped`): odometry that goes
+silent during a closed-loop segment ("odometry lost"; finishing on the planned
+time instead is `open_loop_on_loss`), and live odometry that shows no progress for
+`stall_timeout` while motion is commanded ("blocked": a wall, a lifted robot,
+slipping wheels, a frozen driver).
+
 Odometry is always a little old (published, delivered, then queued behind other
 callbacks): stopping when the last pose reaches the target overshoots by speed x
 age (measured: 5 cm at 0.5 m/s on a loaded machine). So the covered amount is
@@ -39,6 +45,7 @@ class Step:
     twist: tuple[float, float] | None  # (linear_x, angular_z) to publish now; None: nothing
     wake_at: float | None              # call step() again at this time; None: idle
     event: str = ""                    # something worth a log line ("segment 1/2 done ...")
+    stopped: str = ""                  # the plan was abandoned: tell the user why
 
 
 def _wrap(angle: float) -> float:
@@ -56,6 +63,7 @@ def yaw_from_quaternion(q) -> float:
 
 
 MAX_CLOCK_SKEW = 1.0  # s: a header stamp further off than this is from another clock
+MAX_FUTURE_STAMP = 0.1  # s: a pose stamped further ahead of our clock is not believed
 
 
 def message_age(stamp_ns: int, now_ns: int, received_ns: int = 0, wall_now_ns: int = 0) -> float:
@@ -70,21 +78,49 @@ def message_age(stamp_ns: int, now_ns: int, received_ns: int = 0, wall_now_ns: i
     return 0.0
 
 
+def odometry_problem(x: float, y: float, q, stamp_ns: int, now_ns: int) -> str:
+    """Why an odometry pose must not be believed ("" when it may): a non-finite
+    position or orientation, a quaternion that is no rotation, or a header stamp in
+    the future or older than MAX_CLOCK_SKEW. Such a message counts as no message:
+    odometry that lies is lost odometry. An unset stamp (0) is allowed (simple drivers
+    leave it; the DDS receive time dates the pose then)."""
+    values = (x, y, q.x, q.y, q.z, q.w)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return "a non-finite pose"
+    if abs(math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) - 1.0) > 0.1:
+        return "an orientation that is not a unit quaternion"
+    if stamp_ns > 0 and stamp_ns - now_ns > MAX_FUTURE_STAMP * 1e9:
+        return f"a stamp {(stamp_ns - now_ns) * 1e-9:.2f} s in the future"
+    if stamp_ns > 0 and now_ns - stamp_ns > MAX_CLOCK_SKEW * 1e9:
+        return f"a stamp {(now_ns - stamp_ns) * 1e-9:.2f} s old"
+    return ""
+
+
 class MotionExecutor:
     def __init__(self, publish_period: float, odom_timeout: float = 0.5,
-                 cmd_vel_timeout: float = 0.5, use_odometry: bool = True):
+                 cmd_vel_timeout: float = 0.5, use_odometry: bool = True,
+                 stall_timeout: float = math.inf, open_loop_on_loss: bool = False):
         self.publish_period = publish_period
         self.odom_timeout = odom_timeout
         self.cmd_vel_timeout = cmd_vel_timeout
         self.use_odometry = use_odometry
+        self.stall_timeout = stall_timeout
+        self.open_loop_on_loss = open_loop_on_loss
         self.pose: Pose2D | None = None
         self._segments: list[TwistSegment] = []
         self._index = 0
+        self._last_publish: float | None = None
+        self._reset_segment()
+
+    def _reset_segment(self) -> None:
+        """Forget the running segment's state: a new plan starts from nothing (a closed
+        state left from an earlier segment once crashed the odometry callback)."""
         self._started_at: float | None = None  # start of the current segment
         self._closed = False                   # current segment is closed on odometry
         self._origin: Pose2D | None = None
         self._turned = 0.0                     # signed yaw accumulated since the origin
-        self._last_publish: float | None = None
+        self._progress_pose: Pose2D | None = None  # pose when progress was last seen
+        self._progress_at: float | None = None     # ...and when
 
     @property
     def active(self) -> bool:
@@ -98,22 +134,15 @@ class MotionExecutor:
         """Replace whatever runs now (preemption) with `segments`."""
         self._segments = list(segments)
         self._index = 0
-        self._started_at = None
+        self._reset_segment()
         self._last_publish = None
-
-    def extend(self, segments) -> None:
-        """Append segments to the running plan (an answer streamed line by line). If the
-        plan had already run out (zero published), the first new segment starts afresh."""
-        if not self.active:
-            self._segments, self._index = [], 0
-            self._started_at = None
-            self._last_publish = None
-        self._segments.extend(segments)
 
     def halt(self) -> bool:
         """Drop the plan. True if something was running (the caller publishes zero)."""
         was_active = self.active
         self._segments, self._index = [], 0
+        self._reset_segment()
+        self._last_publish = None
         return was_active
 
     def odometry_live(self, now: float) -> bool:
@@ -122,11 +151,15 @@ class MotionExecutor:
     def update_odometry(self, x: float, y: float, yaw: float, now: float,
                         age: float = 0.0) -> bool:
         """Record a pose measured `age` seconds before `now`. True when the segment
-        running now is (predicted to be) covered: wake the loop."""
+        running now is (predicted to be) covered: wake the loop. A non-finite pose
+        is ignored (the node rejects lying odometry before it gets here)."""
+        if not all(math.isfinite(v) for v in (x, y, yaw, now, age)):
+            return False
         if self._closed and self.pose is not None and self.active:
             self._turned += _wrap(yaw - self.pose.yaw)
         self.pose = Pose2D(x, y, yaw, now - max(0.0, age))
-        return self.active and self._closed and self._covered(now)
+        return self.active and self._closed and self._started_at is not None \
+            and self._covered(now)
 
     def progress(self) -> float:
         """Distance (m) or angle (rad) covered in the commanded direction, by the last
@@ -136,7 +169,9 @@ class MotionExecutor:
             return 0.0
         if seg.distance is not None:
             return math.hypot(pose.x - origin.x, pose.y - origin.y)
-        return math.copysign(1.0, seg.angle) * self._turned
+        if seg.angle is not None:
+            return math.copysign(1.0, seg.angle) * self._turned
+        return 0.0  # a timed segment covers no amount
 
     def _speed(self) -> float:
         """Commanded speed along the closed quantity (m/s or rad/s)."""
@@ -168,11 +203,44 @@ class MotionExecutor:
 
     def _begin_segment(self, now: float) -> None:
         seg = self.segment
+        self._reset_segment()
         self._started_at = now
         self._closed = (self.use_odometry and self.odometry_live(now) and not seg.is_stop
                         and (seg.distance is not None or seg.angle is not None))
         self._origin = self.pose if self._closed else None
-        self._turned = 0.0
+        self._progress_pose, self._progress_at = self.pose, now
+
+    def _no_progress_for(self, now: float) -> float:
+        """Seconds for which live odometry has shown no progress while this segment
+        commands motion (0 when it moves, when odometry is not live or not used).
+        Progress: a quarter of what the commanded speed covers in stall_timeout."""
+        seg, ref, pose = self.segment, self._progress_pose, self.pose
+        if (not self.use_odometry or seg is None or seg.is_stop or pose is None
+                or not self.odometry_live(now) or not math.isfinite(self.stall_timeout)):
+            return 0.0
+        if ref is None or self._progress_at is None:
+            self._progress_pose, self._progress_at = pose, now
+            return 0.0
+        moved = math.hypot(pose.x - ref.x, pose.y - ref.y)
+        turned = abs(_wrap(pose.yaw - ref.yaw))
+        enough = 0.25 * self.stall_timeout
+        if (seg.linear_x and moved >= enough * abs(seg.linear_x)) or \
+                (seg.angular_z and turned >= enough * abs(seg.angular_z)):
+            self._progress_pose, self._progress_at = pose, pose.stamp
+            return 0.0
+        return now - self._progress_at
+
+    def _fault(self, now: float) -> str:
+        """Why the plan must be abandoned now because of odometry ("" if not)."""
+        if not self.active or self._started_at is None:
+            return ""
+        stalled = self._no_progress_for(now)
+        if stalled >= self.stall_timeout:
+            return f"blocked (no progress on odometry for {stalled:.1f} s)"
+        if self._closed and not self.open_loop_on_loss and not self.odometry_live(now):
+            silent = now - self.pose.stamp
+            return f"odometry lost (no valid odometry for {silent:.2f} s)"
+        return ""
 
     def _segment_done(self, now: float) -> str:
         """Why the current segment is over, or "" while it runs."""
@@ -199,7 +267,8 @@ class MotionExecutor:
             gap = now - self._last_publish
             self.halt()
             return Step((0.0, 0.0), None, f"aborted: no cmd_vel for {gap:.2f} s "
-                                          f"(cmd_vel_timeout); motion stopped")
+                                          f"(cmd_vel_timeout); motion stopped",
+                        f"Stopped: the motion loop was starved ({gap:.2f} s without cmd_vel).")
         events = []
         if self._started_at is None:
             self._begin_segment(now)
@@ -213,6 +282,14 @@ class MotionExecutor:
             if self.active:
                 self._begin_segment(now)
         event = "; ".join(events)
+        fault = self._fault(now)
+        if fault:
+            seg, done = self.segment, self.progress()
+            covered = (f" after {done:.2f} of {self._target():.2f} "
+                       f"{'m' if seg.distance is not None else 'rad'}" if self._closed else "")
+            self.halt()
+            event = "; ".join(events + [f"motion stopped: {fault}"])
+            return Step((0.0, 0.0), None, event, f"Stopped: {fault}{covered}.")
         if not self.active:
             self._last_publish = None
             return Step((0.0, 0.0), None, event)
@@ -224,4 +301,6 @@ class MotionExecutor:
         else:  # ...and on the predicted crossing, not on the tick or message after it
             wake = min(wake, self._started_at + CLOSED_LOOP_TIMEOUT * seg.duration,
                        self._predicted_crossing(now))
+            if not self.open_loop_on_loss and self.pose is not None:  # ...and on odometry loss
+                wake = min(wake, self.pose.stamp + self.odom_timeout + 1e-6)
         return Step((seg.linear_x, seg.angular_z), wake, event)

@@ -3,7 +3,8 @@
 `render_response` writes one canonical line per action ("Move forward 2 m.", "Turn right
 90 deg at 0.3 rad/s.", "Square with 1 m sides, turning left.", "Cannot comply: ...").
 This module describes exactly those lines so that decoding can be constrained to them
-(`robot_sft.constrained`): whatever a constrained model writes, `parse_response` accepts.
+(`robot_sft.inference.constraint`): whatever a constrained model writes, `parse_response`
+accepts.
 
 Nothing is typed twice. Directions, units, shape names and refusal reasons come from the format's
 tables; the fixed lines ("Stop.", "Battery status: {battery}.", the pace words) are
@@ -31,10 +32,14 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
+from robot_sft.grounding import (
+    direction_cues, direction_grounded, mentioned_numbers, named_turn_angles, place_spans,
+    unit_mentioned,
+)
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
     LINEAR_SPEED_UNITS, PACES, REFUSAL_REASONS, SHAPE_SIDES, STATUS_TOPICS, TIME_UNITS, Move,
-    Navigate, Refuse, Status, Stop, render_action,
+    Navigate, Refuse, Status, Stop, format_number, render_action,
 )
 from robot_sft.safety import SafetyLimits
 
@@ -231,30 +236,75 @@ def pace_words() -> list[str]:
     return [_suffix(render_action(Move(1, pace=p)).rstrip("."), plain) for p in PACES]
 
 
-def speed_suffix(name: str, units) -> Rule:
-    at = seq(Lit(" at "), positive_number(), Lit(" "), words(sorted(units)))
-    return Rule(name, optional(alt(at, *[Lit(w) for w in pace_words()])))
+@dataclass(frozen=True)
+class Vocabulary:
+    """What one command lets an answer say (grounded_grammar): its numbers, the units
+    it spells and the directions it cues. None everywhere: anything the format has."""
+
+    numbers: tuple | None = None      # texts as format_number writes them
+    turn_degrees: tuple = ()          # more texts, for an angle in degrees only (named turns)
+    units: frozenset | None = None    # canonical units
+    directions: frozenset | None = None
+
+    def kept(self, names) -> list:
+        """`names` (units or direction words) this vocabulary allows, in their order."""
+        chosen = self.units if set(names) & set(ALL_UNITS) else self.directions
+        return [n for n in names if chosen is None or n in chosen]
+
+    def number(self, positive: bool = False) -> Rule | None:
+        """The number rule, or None when this vocabulary has no such number."""
+        if self.numbers is None:
+            return positive_number() if positive else number()
+        texts = [x for x in self.numbers if not positive or float(x) > 0]
+        return Rule("positive-number" if positive else "number", words(texts)) if texts else None
 
 
-def motion_lines() -> list:
-    linear = speed_suffix("linear-speed", LINEAR_SPEED_UNITS)
-    angular = speed_suffix("angular-speed", ANGULAR_SPEED_UNITS)
-    time = seq(Lit(" for "), number(), Lit(" "), words(sorted(TIME_UNITS)))
-    move = seq(Lit("Move "), words(LINEAR_DIRECTIONS))
-    turn = seq(Lit("Turn "), words(ANGULAR_DIRECTIONS))
-    amount = lambda units: seq(Lit(" "), number(), Lit(" "), words(sorted(units)))  # noqa: E731
-    shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), Lit(" with "),
-                positive_number(), Lit(" "), words(sorted(DISTANCE_UNITS)), Lit(" sides, turning "),
-                words(ANGULAR_DIRECTIONS))
-    return [
-        Rule("move", seq(move, alt(amount(DISTANCE_UNITS), time), linear, Lit("."))),
-        Rule("turn", seq(turn, optional(alt(amount(ANGLE_UNITS), time)), angular, Lit("."))),
-        Rule("shape", seq(shape, linear, Lit("."))),
-    ]
+ALL_UNITS = {**DISTANCE_UNITS, **ANGLE_UNITS, **TIME_UNITS, **LINEAR_SPEED_UNITS,
+             **ANGULAR_SPEED_UNITS}
+
+
+def _alternatives(*options):
+    """alt() of the options that exist (None: left out); None when none does."""
+    kept = [o for o in options if o is not None]
+    return alt(*kept) if kept else None
+
+
+def _quantity(lead: str, value: Rule | None, units: list):
+    return seq(Lit(lead), value, Lit(" "), words(units)) if value is not None and units else None
+
+
+def speed_suffix(name: str, units, vocabulary: Vocabulary) -> Rule:
+    at = _quantity(" at ", vocabulary.number(positive=True), vocabulary.kept(units))
+    return Rule(name, optional(_alternatives(at, *[Lit(w) for w in pace_words()])))
+
+
+def motion_lines(vocabulary: Vocabulary = Vocabulary()) -> list:
+    """The motion lines a vocabulary allows. With every number left open (the default)
+    that is the whole format; a command without numbers still allows "Turn left."."""
+    v = vocabulary
+    linear = speed_suffix("linear-speed", sorted(LINEAR_SPEED_UNITS), v)
+    angular = speed_suffix("angular-speed", sorted(ANGULAR_SPEED_UNITS), v)
+    amount, side = v.number(), v.number(positive=True)
+    time = _quantity(" for ", amount, v.kept(sorted(TIME_UNITS)))
+    lines = []
+    if moves := v.kept(LINEAR_DIRECTIONS):
+        if how_far := _alternatives(_quantity(" ", amount, v.kept(sorted(DISTANCE_UNITS))), time):
+            lines.append(Rule("move", seq(Lit("Move "), words(moves), how_far, linear, Lit("."))))
+    if turns := v.kept(ANGULAR_DIRECTIONS):
+        named = Rule("named-turn", words(v.turn_degrees)) if v.turn_degrees else None
+        how_far = _alternatives(_quantity(" ", amount, v.kept(sorted(ANGLE_UNITS))),
+                                _quantity(" ", named, ["deg"]), time)
+        how_far = [optional(how_far)] if how_far else []  # "Turn left." needs no number
+        lines.append(Rule("turn", seq(Lit("Turn "), words(turns), *how_far, angular, Lit("."))))
+        if sides := _quantity(" with ", side, v.kept(sorted(DISTANCE_UNITS))):
+            shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), sides,
+                        Lit(" sides, turning "), words(turns))
+            lines.append(Rule("shape", seq(shape, linear, Lit("."))))
+    return lines
 
 
 def place(places=None) -> Rule:
-    """A known place name (when the robot's places are given) or a plain lowercase name."""
+    """One of `places` (names, when given) or a plain lowercase name."""
     if places:
         names = sorted({Navigate(p).place for p in places}, key=len, reverse=True)
         return Rule("place", words(names))
@@ -278,15 +328,45 @@ def refusal_line() -> Rule:
     return Rule("refusal", words([render_action(Refuse(r)) for r in REFUSAL_REASONS.values()]))
 
 
-def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
+def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
+                     vocabulary: Vocabulary = Vocabulary()) -> Rule:
     """root: one refusal line, or 1..max_lines action lines separated by newlines. An optional
     leading space: SentencePiece tokenizers (Llama-2) start an answer with a word marker
-    that reads as one, and the parser strips it."""
+    that reads as one, and the parser strips it. `vocabulary` narrows numbers, units and
+    directions (grounded_grammar)."""
     if max_lines < 1:
         raise ValueError("max_lines must be at least 1")
-    action = Rule("action", alt(*motion_lines(), navigate_line(places), fixed_lines()))
+    action = Rule("action", alt(*motion_lines(vocabulary), navigate_line(places),
+                                fixed_lines()))
     actions = seq(action, Rep(seq(Lit("\n"), action), 0, max_lines - 1))
     return Rule("root", seq(optional(Lit(" ")), alt(refusal_line(), actions)))
+
+
+def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
+    """The response grammar for one command: numbers only from the command (its digits,
+    number words, fractions and named turns), units it spells (and degrees), directions
+    it cues (or the policy's defaults), places only from its own words
+    (robot_sft.grounding, whose check_grounding accepts exactly what this allows). An
+    unknown place can then be named but never replaced by a known one: the node refuses
+    it in words."""
+    cues = direction_cues(command)
+    said = {format_number(n) for n in mentioned_numbers(command)}
+    vocabulary = Vocabulary(
+        numbers=tuple(sorted(said, key=len, reverse=True)),
+        turn_degrees=tuple(sorted({format_number(a) for a in named_turn_angles(command)} - said,
+                                  key=len, reverse=True)),
+        units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
+        directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
+                             if direction_grounded(d, cues)))
+    spans = [s for s in place_spans(command) if _is_place(s)]
+    return response_grammar(spans or ["unknown place"], max_lines, vocabulary)
+
+
+def _is_place(text: str) -> bool:
+    words_ = text.split()
+    return (0 < len(words_) <= MAX_PLACE_WORDS and words_[0] not in PLACE_FIRST_STOP_WORDS
+            and not set(words_) & set(PLACE_STOP_WORDS)
+            and all(len(w) <= MAX_WORD_CHARS for w in words_))
 
 
 @lru_cache(maxsize=32)

@@ -3,16 +3,20 @@
 Pure Python. The /response text is rebuilt from the PARSED actions
 (`render_response`), with status slots filled from live sensors and the motion
 described from the plan (`describe_plan`): a number the model invented
-("charge=78%") never reaches the user or the wheels.
+("charge=78%") never reaches the user or the wheels. Given the command, an answer
+whose numbers, units, directions or places the command does not contain
+(robot_sft.grounding) is refused as unclear before anything is planned.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from robot_sft.grounding import check_grounding
 from robot_sft.places import Place, place_key
 from robot_sft.response_format import (
-    STATUS_SLOTS, Navigate, ParseError, Refuse, parse_response, render_response,
+    REFUSAL_REASONS, STATUS_SLOTS, Navigate, ParseError, Refuse, parse_response,
+    render_response,
 )
 from robot_sft.safety import PlanError, SafetyLimits, TwistSegment, describe_plan, plan_twists
 
@@ -23,6 +27,7 @@ class Reply:
     segments: list[TwistSegment] = field(default_factory=list)  # empty: do not move
     goal: Place | None = None                  # for /goal_pose
     ok: bool = True                            # False: an error was reported, nothing executed
+    ungrounded: tuple[str, ...] = ()           # what the answer said that the command did not
 
 
 def battery_text(percentage: float | None, voltage: float | None) -> str:
@@ -54,13 +59,21 @@ def fill_status_slots(text: str, battery: str, obstacles: str) -> str:
     return text.replace(STATUS_SLOTS["battery"], battery).replace(STATUS_SLOTS["obstacles"], obstacles)
 
 
+UNCLEAR = render_response([Refuse(REFUSAL_REASONS["unclear"])])
+
+
 def build_reply(model_text: str, limits: SafetyLimits, places: dict[str, Place],
-                battery: str, obstacles: str) -> Reply:
-    """Parse, plan and describe one model answer. Never raises on any text."""
+                battery: str, obstacles: str, command: str | None = None) -> Reply:
+    """Parse, ground (when the `command` is given), plan and describe one model answer.
+    Never raises on any text."""
     actions = parse_response(model_text)
     if isinstance(actions, ParseError):
         return Reply(f"Not moving: could not understand the model's answer: {actions.message}.",
                      ok=False)
+    findings = tuple(check_grounding(command, actions)) if command is not None else ()
+    if findings:
+        return Reply(f"{UNCLEAR}\nNot moving: the answer says what the command does not "
+                     f"({'; '.join(findings)}).", ok=False, ungrounded=findings)
     said = fill_status_slots(render_response(actions), battery, obstacles)
     plan = plan_twists(actions, limits)
     if isinstance(plan, PlanError):

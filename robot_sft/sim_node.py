@@ -18,42 +18,24 @@ import time
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException, ParameterUninitializedException
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState, LaserScan
 
+from robot_sft.controller_config import PARAMETERS as CONTROLLER_PARAMETERS
 from robot_sft.executor import yaw_to_quaternion
+from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
+from robot_sft.ros_parameters import declare_parameters
+from robot_sft.sim_config import ODOMETRY_MODES, PARAMETERS, check_sim_values
 from robot_sft.sim_world import (
     Battery, Pose2D, Room, SimulatedBase, beam_angles, obstacles_from_flat, scan_ranges,
 )
 
-# name: (default, description). The type is the default's type.
-PARAMETERS = {
-    "rate_hz": (50.0, "physics and /odom rate [Hz]"),
-    "cmd_vel_timeout": (0.5, "stop when no /cmd_vel arrives for this long [s]"),
-    "scan_rate_hz": (10.0, "/scan rate [Hz]"),
-    "battery_rate_hz": (1.0, "/battery_state rate [Hz]"),
-    # The robot starts at the odom origin, like real odometry; the room holds the
-    # controller's default places (dock at 0,0; charging station at 12.5,3.2).
-    "room": ([-2.0, -3.0, 14.0, 5.0], "walls [x_min, y_min, x_max, y_max] in the odom frame [m]"),
-    "start_pose": ([0.0, 0.0, 0.0], "initial [x m, y m, yaw rad] in the odom frame"),
-    "obstacles": ([3.0, 1.2, 0.3], "round obstacles as flat [x, y, radius, ...] triples [m]"),
-    "robot_radius": (0.2, "collision radius [m]: the base cannot drive closer to a wall"),
-    "scan_beams": (360, "lidar beams over a full turn, from -pi"),
-    "scan_range_max": (12.0, "lidar range [m]; farther beams read +inf"),
-    "battery_start": (0.78, "initial state of charge [0..1]"),
-    "odom_frame": ("odom", "frame of /odom poses"),
-    "base_frame": ("base_link", "robot frame (odom child frame and scan frame)"),
-    "cmd_vel_topic": ("cmd_vel", "velocity command input"),
-    "odom_topic": ("odom", "odometry output"),
-    "scan_topic": ("scan", "laser scan output"),
-    "battery_topic": ("battery_state", "battery output"),
-}
-
-
+RCLError = rclpy_implementation.RCLError
 MAX_DELAY_S = 0.25  # a message older than this is applied as if 0.25 s old
 
 
@@ -61,17 +43,11 @@ class SimNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("sim", **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self._value(name) for name in PARAMETERS}
-        for name in ("rate_hz", "scan_rate_hz", "battery_rate_hz", "cmd_vel_timeout",
-                     "scan_beams", "scan_range_max"):
-            if not p[name] > 0:
-                raise ValueError(f"parameter {name} must be positive, got {p[name]}")
-        if not (0.0 <= p["battery_start"] <= 1.0 and p["robot_radius"] >= 0.0):
-            raise ValueError("battery_start must be within [0, 1] and robot_radius not negative")
-        if len(p["room"]) != 4 or len(p["start_pose"]) != 3:
-            raise ValueError("room needs [x_min, y_min, x_max, y_max] and start_pose [x, y, yaw]")
+        # The launch file gives the sim the controller's params file too: its names are
+        # expected here; a name neither node knows is a typo and stops the start.
+        p = declare_parameters(self, PARAMETERS,
+                               also_accepted=[c.name for c in CONTROLLER_PARAMETERS])
+        check_sim_values(p)
         room = Room(*p["room"], obstacles=obstacles_from_flat(p["obstacles"]))
         start = Pose2D(*p["start_pose"])
         if not room.is_free(start.x, start.y, p["robot_radius"]):
@@ -81,6 +57,8 @@ class SimNode(Node):
                                   battery=Battery(fraction=p["battery_start"]))
         self.params = p
         self._reported_bumps = 0
+        self._frozen_pose = self.base.pose  # the pose "frozen" odometry keeps reporting
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.odom_pub = self.create_publisher(Odometry, p["odom_topic"], 10)
         self.scan_pub = self.create_publisher(LaserScan, p["scan_topic"], 10)
@@ -95,11 +73,19 @@ class SimNode(Node):
             f"start ({start.x:g}, {start.y:g}, {math.degrees(start.yaw):g} deg), "
             f"cmd_vel timeout {p['cmd_vel_timeout']:g} s")
 
-    def _value(self, name: str):
-        try:
-            return self.get_parameter(name).value
-        except ParameterUninitializedException:  # an empty list given: "obstacles:=[]"
-            return []
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Only the odometry fault mode changes at run time; the rest is read at start."""
+        for param in params:
+            if param.name != "odometry":
+                return SetParametersResult(successful=False,
+                                           reason=f"{param.name} is read at start-up only")
+            if param.value not in ODOMETRY_MODES:
+                return SetParametersResult(successful=False,
+                                           reason=f"odometry must be one of {ODOMETRY_MODES}")
+            self.params["odometry"] = param.value
+            self._frozen_pose = self.base.pose
+            self.get_logger().warning(f"odometry fault mode: {param.value}")
+        return SetParametersResult(successful=True)
 
     # The physics clock is monotonic: wall-clock jumps must not teleport the robot.
     @staticmethod
@@ -123,15 +109,19 @@ class SimNode(Node):
         self.publish_odom()
 
     def publish_odom(self) -> None:
-        pose, msg = self.base.pose, Odometry()
+        mode = self.params["odometry"]
+        if mode == "silent":
+            return
+        pose, msg = (self._frozen_pose, Odometry()) if mode == "frozen" else (self.base.pose, Odometry())
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.params["odom_frame"]
         msg.child_frame_id = self.params["base_frame"]
         msg.pose.pose.position.x, msg.pose.pose.position.y = pose.x, pose.y
         q = msg.pose.pose.orientation
         q.x, q.y, q.z, q.w = yaw_to_quaternion(pose.yaw)
-        msg.twist.twist.linear.x = self.base.linear  # in base_link, as REP-105 asks
-        msg.twist.twist.angular.z = self.base.angular
+        if mode == "live":  # frozen odometry reports standing still
+            msg.twist.twist.linear.x = self.base.linear  # in base_link, as REP-105 asks
+            msg.twist.twist.angular.z = self.base.angular
         self.odom_pub.publish(msg)
 
     def publish_scan(self) -> None:
@@ -163,30 +153,41 @@ class SimNode(Node):
         self.battery_pub.publish(msg)
 
 
-def main(args=None):
+def main(args=None) -> int:
     # Own SIGINT/SIGTERM handling (as in the controller): rclpy's handler would shut
-    # the context down under our feet; we stop spinning and shut down in order.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # the context down under our feet; we stop spinning and shut down in order. The
+    # handlers stay until the process ends: `ros2 launch` signals its children and the
+    # terminal signals the whole group, so a second SIGINT arrives while shutting down
+    # (restoring Python's handler there made it a KeyboardInterrupt traceback).
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    node = None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logger = rclpy.logging.get_logger("sim")
+    node, code = None, 0
     try:
+        problem = params_file_problem(args)
+        if problem is not None:
+            logger.error(f"cannot start: {problem}")
+            return 2
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         node = SimNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (ParameterException, ValueError) as exc:  # bad parameters: say which, exit non-zero
-        rclpy.logging.get_logger("sim").error(f"invalid parameters: {exc}")
-        raise SystemExit(2) from None
+        logger.error(f"invalid parameters: {one_line(exc)}")
+        code = 2
+    except RCLError as exc:  # arguments rcl cannot use
+        logger.error(f"cannot start: {one_line(exc)}")
+        code = 2
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_late_signals()
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

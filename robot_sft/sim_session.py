@@ -3,7 +3,7 @@
 `SimSession` starts `SimNode`, optionally `ControllerNode`, and a `Probe` node in a
 private rclpy context (own domain id, own namespace, so nothing leaks onto a real
 robot's /cmd_vel), each node spun by its own executor in a background thread (the
-controller's a MultiThreadedExecutor, as in its main()).
+controller's from `controller_node.make_executor`, as in its main()).
 `SimSession.send(command)` publishes a /command and waits until the answer is in
 and the motion is over, then returns what happened, seen from outside the
 controller: the /response text, the /cmd_vel segments actually published, and
@@ -16,15 +16,15 @@ the odometry.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -143,9 +143,14 @@ class Probe(Node):
         with self._lock:
             self.responses.append((time.monotonic(), msg.data))
 
-    def _on_twist(self, msg: Twist) -> None:
+    def _on_twist(self, msg: Twist, info) -> None:  # info: rclpy MessageInfo
+        # When the Twist crossed DDS (its receive time), not when this process got round
+        # to the callback: the probe measures the controller, not its own scheduling.
+        now, wall_ns = time.monotonic(), time.time_ns()
+        received_ns = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+        delay = (wall_ns - received_ns) * 1e-9 if received_ns > 0 else 0.0
         with self._lock:
-            self.twists.append((time.monotonic(), msg.linear.x, msg.angular.z))
+            self.twists.append((now - min(max(delay, 0.0), 1.0), msg.linear.x, msg.angular.z))
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
@@ -159,6 +164,18 @@ class Probe(Node):
     def snapshot(self):
         with self._lock:
             return list(self.responses), list(self.twists), list(self.odom)
+
+    def twist_after(self, since: float, moving: bool = True, timeout: float = 5.0) -> float | None:
+        """Receive time of the first moving (or zero) Twist at or after `since`
+        (monotonic s), waiting up to `timeout`; None if none came."""
+        found = []
+
+        def seen():
+            with self._lock:
+                found[:] = [t for t, lx, az in self.twists
+                            if t >= since and bool(lx or az) == moving][:1]
+            return bool(found)
+        return found[0] if wait_for(seen, timeout, poll=0.001) else None
 
     def pose(self) -> tuple[float, float, float] | None:
         with self._lock:
@@ -194,6 +211,34 @@ class Probe(Node):
             timed_out=timed_out, path=[(s.x, s.y) for s in new_odom])
 
 
+@contextmanager
+def probe_on_domain(domain_id: int, namespace: str, make_node=Probe):
+    """A probe node (`make_node(context=..., namespace=...)`) in a private rclpy context
+    on `domain_id`, spun by a thread of its own: the outside view of nodes running in
+    other processes (node_processes)."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+    node = make_node(context=context, namespace=namespace)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    stopping = threading.Event()
+
+    def spin():
+        while not stopping.is_set() and context.ok():
+            executor.spin_once(timeout_sec=0.05)
+
+    spinner = threading.Thread(target=spin, daemon=True, name=f"spin-{node.get_name()}")
+    spinner.start()
+    try:
+        yield node
+    finally:
+        stopping.set()
+        spinner.join(timeout=2.0)
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def _overrides(params: dict | None) -> list[Parameter]:
     return [Parameter(name, value=value) for name, value in (params or {}).items()]
 
@@ -216,7 +261,7 @@ class SimSession:
             self.sim = SimNode(parameter_overrides=_overrides(sim_params), **common)
             self.nodes.append(self.sim)
             if with_controller:
-                from robot_sft.controller_node import ControllerNode
+                from robot_sft.controller_node import ControllerNode, make_executor
 
                 self.controller = ControllerNode(
                     model=model, parameter_overrides=_overrides(controller_params), **common)
@@ -227,11 +272,10 @@ class SimSession:
             # its own process: with one shared executor, 200 callbacks/s queue behind
             # each other and the odometry-closed moves overshoot on a busy machine
             # (measured: 1 m moves 0.9 % -> 0.5 % median, worst 3.1 % -> 1.6 % at load 5
-            # on 2 cores). The controller keeps a MultiThreadedExecutor, as in its main().
+            # on 2 cores). The controller gets its own kind, as in its main().
             for node in self.nodes:
-                executor = (MultiThreadedExecutor(num_threads=2, context=self.context)
-                            if node is self.controller else
-                            SingleThreadedExecutor(context=self.context))
+                executor = (make_executor(context=self.context) if node is self.controller
+                            else SingleThreadedExecutor(context=self.context))
                 executor.add_node(node)
                 spinner = threading.Thread(target=self._spin, args=(executor,), daemon=True,
                                            name=f"spin-{node.get_name()}")
@@ -295,20 +339,3 @@ class SimSession:
         self.nodes = []
         rclpy.try_shutdown(context=self.context)
 
-
-def pin_to_one_cpu() -> set[int] | None:
-    """Keep this process (and the processes it starts) on one CPU; return the old set.
-
-    Several nodes in ONE process (simulator, controller, probe) keep ~10 threads that
-    hand work to each other every few milliseconds. On some virtual machines (seen on
-    2-vCPU cloud VMs whose idle vCPUs halt without polling) a thread woken on the other,
-    idle vCPU starts 0.5-2 s late, the controller's motion loop misses its publish period
-    and aborts the move (safely, but the demo and in-process tests then fail). On one CPU
-    every wake-up is a plain thread switch. Real deployments run each node as its own
-    process (ros2 launch) and do not need this."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    old = os.sched_getaffinity(0)
-    if len(old) > 1:
-        os.sched_setaffinity(0, {min(old)})
-    return old

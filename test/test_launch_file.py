@@ -45,6 +45,15 @@ def test_launch_file_declares_its_arguments_and_nodes():
                  if not isinstance(e, ast.Dict)]
         assert files == ["params_file"]
     assert _calls(sim["condition"], "IfCondition")  # only with use_sim:=true
+    # The launch ends with the controller, also with use_sim:=true (issue 11 item 4).
+    handlers = [_keywords(call) for call in _calls(tree, "OnProcessExit")]
+    assert [(h["target_action"].id, h["on_exit"].id) for h in handlers] == \
+        [("controller", "end_with_the_controller")]
+    assert _calls(tree, "RegisterEventHandler")
+    ender = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                 and n.name == "end_with_the_controller")
+    assert any(isinstance(n, ast.Raise) for n in ast.walk(ender))  # non-zero: launch fails
+    assert _calls(ender, "Shutdown")
     used = {_constant(call.args[0]) for call in _calls(tree, "LaunchConfiguration")}
     assert used == ARGUMENTS  # every argument is used
 

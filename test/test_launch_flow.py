@@ -7,65 +7,24 @@ Needs `bash scripts/install.sh` after any change to robot_sft (scripts/test.sh d
 The processes run in a scratch directory, so they import the installed package and
 not this source tree.
 """
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from robot_sft.sim_session import Probe, wait_for  # noqa: E402
-from ros_helpers import unique_domain_id, unique_namespace  # noqa: E402
+from robot_sft.node_processes import installed_executable, installed_params_file  # noqa: E402
+from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
+from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-PACKAGE = "robot_sft"
-SOURCE = Path(__file__).resolve().parents[1] / PACKAGE
 ANSWER = "Move forward 0.5 m."
-
-
-def installed_executable(name: str) -> str:
-    """<prefix>/lib/robot_sft/<name> (where ros2 launch looks), else the console script."""
-    for candidate in (Path(sys.prefix) / "lib" / PACKAGE / name, Path(sys.prefix) / "bin" / name):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"executable {name!r} is not installed: run bash scripts/install.sh")
-    return found
-
-
-def installed_params_file() -> Path:
-    path = Path(sys.prefix) / "share" / PACKAGE / "config" / "controller.yaml"
-    if not path.is_file():
-        pytest.fail(f"{path} is not installed: run bash scripts/install.sh")
-    return path
-
-
-def check_install_is_current() -> None:
-    """Fail clearly when the installed package is older than this source tree."""
-    code = subprocess.run(
-        [sys.executable, "-c", f"import {PACKAGE}, os; print(os.path.dirname({PACKAGE}.__file__))"],
-        cwd="/", capture_output=True, text=True, check=True).stdout.strip()
-    installed = Path(code)
-    stale = [p.name for p in SOURCE.glob("*.py")
-             if not (installed / p.name).is_file()
-             or hashlib.sha256((installed / p.name).read_bytes()).digest()
-             != hashlib.sha256(p.read_bytes()).digest()]
-    if stale:
-        pytest.fail(f"installed {PACKAGE} ({installed}) differs from the source tree in "
-                    f"{', '.join(sorted(stale))}: run bash scripts/install.sh")
 
 
 @pytest.fixture
@@ -86,32 +45,14 @@ def launched(tmp_path):
         log = open(tmp_path / f"{name}.log", "w")
         processes[name] = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log,
                                            stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]),
-               signal_handler_options=SignalHandlerOptions.NO)
-    probe = Probe(context=context, namespace=namespace)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(probe)
-    spinning = True
-
-    def spin():
-        while spinning and context.ok():
-            executor.spin_once(timeout_sec=0.05)
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
     try:
-        yield probe, processes, tmp_path
+        with probe_on_domain(int(env["ROS_DOMAIN_ID"]), namespace) as probe:
+            yield probe, processes, tmp_path
     finally:
         for process in processes.values():
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        spinning = False
-        spinner.join(timeout=2.0)
-        executor.shutdown(timeout_sec=1.0)
-        probe.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def logs(tmp_path) -> str:
@@ -126,7 +67,7 @@ def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
     assert ready, f"nodes did not come up\n{logs(tmp_path)}"
     time.sleep(0.5)  # the controller's /odom subscription is matched a moment later
 
-    result = probe.send("drive a bit", timeout=20.0)
+    result = probe.send("drive forward 0.5 m", timeout=20.0)
     assert not result.timed_out, logs(tmp_path)
     assert result.response.startswith(ANSWER)
     (x0, y0, _), (x1, y1, _) = result.start_pose, result.final_pose
@@ -134,7 +75,7 @@ def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
     assert y1 - y0 == pytest.approx(0.0, abs=1e-6)
 
     # Interrupt both while the robot is moving: the last Twist must be zero.
-    probe.command_pub.publish(String(data="drive again"))
+    probe.command_pub.publish(String(data="drive forward 0.5 m again"))
     assert wait_for(lambda: probe.twists and probe.twists[-1][1] > 0.0, 10.0), logs(tmp_path)
     for name in ("controller", "sim"):
         processes[name].send_signal(signal.SIGINT)
@@ -143,6 +84,8 @@ def test_installed_nodes_drive_and_stop_cleanly_on_sigint(launched):
     assert codes == {"controller": 0, "sim": 0}, logs(tmp_path)
     assert probe.twists[-1][1:] == (0.0, 0.0), f"last /cmd_vel {probe.twists[-1]}"
     assert "Traceback" not in logs(tmp_path), logs(tmp_path)
+    # The MultiThreadedExecutor's pool left "exception was never retrieved" (Destroyable).
+    assert "never retrieved" not in logs(tmp_path), logs(tmp_path)
 
 
 @pytest.mark.parametrize("argument, message", [
@@ -180,6 +123,32 @@ def test_installed_sim_takes_the_shared_parameters_from_the_controller_file(tmp_
         assert "cmd_vel timeout 0.9 s" in log.read_text()
         sim.send_signal(signal.SIGINT)
         assert sim.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+
+
+def test_installed_sim_exits_cleanly_however_often_it_is_interrupted(tmp_path):
+    """Ctrl-C under ros2 launch: launch signals its children and the terminal signals
+    the whole group, so SIGINTs keep arriving while the sim shuts down. It used to put
+    Python's handler back on the way out: a KeyboardInterrupt traceback (2 of 11)."""
+    check_install_is_current()
+    env = {**os.environ, "ROS_DOMAIN_ID": str(unique_domain_id()), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        sim = subprocess.Popen([installed_executable("sim"), "--ros-args", "-r",
+                                f"__ns:=/{unique_namespace('sigint')}"], cwd=tmp_path, env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: "cmd_vel timeout" in log.read_text() or sim.poll() is not None,
+                        60.0), log.read_text()
+        deadline = time.monotonic() + 5.0
+        while sim.poll() is None and time.monotonic() < deadline:
+            sim.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        assert sim.wait(timeout=15) == 0, log.read_text()
+        assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text()
     finally:
         if sim.poll() is None:
             sim.kill()

@@ -1,8 +1,9 @@
-"""robot_sft.llama_cpp_backend: the llama.cpp path answers like the transformers path.
+"""robot_sft.inference.llama_cpp_backend: the llama.cpp path answers like the transformers path.
 
 Skipped when llama-cpp-python is not installed, except under ROBOT_SFT_REQUIRE_LLAMA_CPP=1
 (set by scripts/test.sh, so CI fails instead of silently skipping the backend)."""
 import os
+import re
 import threading
 
 import pytest
@@ -21,10 +22,11 @@ except ImportError as exc:  # not installed, or a build whose shared library doe
     pytest.skip(reason, allow_module_level=True)
 
 from robot_sft.controller_config import make_config  # noqa: E402
-from robot_sft.fast_inference import DecodeTimes  # noqa: E402
-from robot_sft.inference import (AnswerTruncated, GenerationCancelled,  # noqa: E402
-                                 TransformersModel, load_command_model, select_backend)
-from robot_sft.llama_cpp_backend import LlamaCppModel  # noqa: E402
+from robot_sft.inference.base import AnswerTruncated, GenerationCancelled  # noqa: E402
+from robot_sft.inference.decoding import DecodeTimes  # noqa: E402
+from robot_sft.inference.llama_cpp_backend import LlamaCppModel  # noqa: E402
+from robot_sft.inference.loader import ModelSpec, load_command_model, select_backend  # noqa: E402
+from robot_sft.inference.transformers_backend import TransformersModel  # noqa: E402
 from robot_sft.prompting import prompt_text  # noqa: E402
 from tiny_models import make_tiny_adapter  # noqa: E402
 
@@ -50,14 +52,14 @@ def base():
 def llama_logits(model, ids):
     model.llm.n_tokens = 0
     model.llm.eval(ids)
-    model.decoder._head_kv = None  # the head was overwritten
+    model.decoder.head_in_context = False  # the head was overwritten
     return model.decoder.logits().copy()
 
 
 @pytest.fixture(scope="module")
 def base_f32(base, gguf_dir):
     """The base, no adapter, exported as f32: llama.cpp on the very weights transformers runs."""
-    from robot_sft.gguf_export import export_gguf
+    from robot_sft.inference.gguf_export import export_gguf
     from robot_sft.models import embedded_gguf_path
 
     path = export_gguf(base[0], embedded_gguf_path(), gguf_dir / "base-f32.gguf", "f32")
@@ -96,6 +98,17 @@ def test_the_shipped_q4_1_base_agrees_with_transformers(base):
         got = llama_logits(llm, ids)
         assert got.argmax() == reference.argmax()
         assert np.abs(got - reference).max() < 3.0
+
+
+def test_a_file_llama_cpp_cannot_load_is_a_model_load_error_that_says_what_to_delete(base,
+                                                                                   tmp_path):
+    """Not a ValueError (the node would call it 'invalid parameters')."""
+    from robot_sft.models import ModelLoadError
+
+    bad = tmp_path / "robot_sft-q8_0-0123.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(4096))
+    with pytest.raises(ModelLoadError, match=re.escape(f"delete it ({bad})")):
+        LlamaCppModel(bad, base[1], "", n_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -248,18 +261,20 @@ def test_constrained_decoding_answers_parse(model):
 
 def test_load_command_model_picks_the_backend(lora_adapter, gguf_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("ROBOT_SFT_GGUF_CACHE", str(gguf_dir))
-    config = make_config({"adapter": str(lora_adapter), "num_threads": 1, "max_new_tokens": 8})
+    config = ModelSpec.from_config(make_config({"adapter": str(lora_adapter), "num_threads": 1,
+                                                "max_new_tokens": 8}))
     assert select_backend(config)[0] == "llama_cpp"
     logs = []
     model = load_command_model(config, log=logs.append)
     assert isinstance(model, LlamaCppModel) and "llama_cpp" in logs[0]
     assert model.llm.n_threads == 1 and model.generation_config.max_new_tokens == 8
-    tiny = make_config({"adapter": str(make_tiny_adapter(tmp_path))})  # base not from a GGUF
+    tiny = ModelSpec.from_config(make_config(  # its base is not from a GGUF
+        {"adapter": str(make_tiny_adapter(tmp_path))}))
     assert select_backend(tiny)[0] == "transformers"
     assert isinstance(load_command_model(tiny), TransformersModel)
     with pytest.raises(ValueError, match="CPU"):
-        load_command_model(make_config({"adapter": str(lora_adapter),
-                                        "model_backend": "llama_cpp", "device": "cuda"}))
+        load_command_model(ModelSpec.from_config(make_config(
+            {"adapter": str(lora_adapter), "model_backend": "llama_cpp", "device": "cuda"})))
 
 
 def test_latency_benchmark_smoke_on_llama_cpp(tmp_path, monkeypatch):

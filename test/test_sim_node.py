@@ -174,7 +174,7 @@ def test_odometry_closed_moves_are_accurate(answer, distance, angle):
     """The controller closes moves on the simulator's /odom: within 2 % of the command."""
     with session(controller_params={"model_backend": "fixed", "fixed_response": answer,
                                     "use_odometry": True}) as robot:
-        result = robot.send("go", timeout=20.0)
+        result = robot.send(answer, timeout=20.0)  # the command holds what the answer copies
     assert not result.timed_out and result.response.startswith(answer)
     (x0, y0, yaw0), (x1, y1, yaw1) = result.start_pose, result.final_pose
     travelled = (x1 - x0) * math.cos(yaw0) + (y1 - y0) * math.sin(yaw0)

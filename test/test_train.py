@@ -22,16 +22,6 @@ ROW = {"messages": [{"role": "user", "content": "go forward 2 meters"},
                     {"role": "assistant", "content": "Move forward 2 m."}]}
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    """A random 1-layer Llama with a byte-level ChatML tokenizer, saved as a model dir."""
-    from tiny_models import make_tiny_adapter
-
-    root = tmp_path_factory.mktemp("tiny")
-    make_tiny_adapter(root)
-    return root / "base"
-
-
 def tiny_args(base, output_dir, *extra) -> list[str]:
     """A run of a few real optimizer steps on the tiny model and generated data."""
     return ["--model", str(base), "--output_dir", str(output_dir), "--num_examples", "80",
@@ -104,7 +94,7 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients(monkeypatch):
     import trl.trainer.utils as trl_utils
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from training.train import project_labelled_positions_only
+    from training.trl_patches import project_labelled_positions_only
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64,
@@ -138,7 +128,7 @@ def test_bf16_lm_head_gradient_on_cpu_matches_the_upcast_path(monkeypatch):
     import trl.trainer.utils as trl_utils
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from training.train import bf16_lm_head_gradient_on_cpu
+    from training.trl_patches import bf16_lm_head_gradient_on_cpu
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=301, hidden_size=64, intermediate_size=128,
@@ -233,7 +223,7 @@ def cli(args, **kwargs):
 def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path, capsys):
     """kill -9 during a save leaves checkpoint-N without trainer_state.json (written last)."""
     from training.config import TrainConfig
-    from training.train import prepare_output_dir
+    from training.checkpoints import prepare_output_dir
 
     for step, complete in ((2, True), (4, True), (6, False)):
         (tmp_path / f"checkpoint-{step}").mkdir()
@@ -292,11 +282,9 @@ def test_num_processes_starts_data_parallel_workers_itself(tiny_base, tmp_path):
     """`python -m training.train --num_processes 2` is torchrun underneath: same result
     shape as the explicit torchrun run above, global batch as configured."""
     out = tmp_path / "self-launched"
-    all_cores = set(range(os.cpu_count()))  # the test session is pinned to one CPU
     done = subprocess.run([sys.executable, "-m", "training.train",
                            *tiny_args(tiny_base, out, "--eval_samples", "4"), "--num_processes", "2"],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          preexec_fn=lambda: os.sched_setaffinity(0, all_cores),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "starting 2 data-parallel processes" in done.stdout
@@ -306,7 +294,7 @@ def test_num_processes_starts_data_parallel_workers_itself(tiny_base, tmp_path):
 
 
 def test_fewer_cores_than_processes_keep_the_global_batch(monkeypatch):
-    import training.train as T
+    import training.launch as T
 
     config = parse_config(["--num_processes", "2", "--gradient_accumulation_steps", "3",
                            "--device", "cpu"])
@@ -339,3 +327,23 @@ def test_embedded_model_trains_saves_reloads_and_generates(tmp_path):
     answers = generate_responses(model, tokenizer, ["stop", "go forward 1 m"],
                                  system_prompt=metadata.system_prompt, max_new_tokens=8)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
+def test_ctrl_c_on_self_launched_workers_is_one_line(tiny_base, tmp_path):
+    """SIGINT to `python -m training.train --num_processes 2` (torchrun underneath) stops
+    the workers and says how to continue, without torchrun's SignalException traceback."""
+    out = tmp_path / "interrupted"
+    parent = subprocess.Popen([sys.executable, "-m", "training.train",
+                               *tiny_args(tiny_base, out, "--max_steps", "100000"), "--num_processes", "2"],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(out.glob("checkpoint-*")) and time.time() < deadline:  # workers are training
+        assert parent.poll() is None, parent.communicate()
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted; continue with --resume"

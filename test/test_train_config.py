@@ -28,7 +28,7 @@ def test_no_arguments_give_the_defaults():
     assert parse_config([]) == TrainConfig()
 
 
-@pytest.mark.parametrize("name", ["embedded", "tinyllama", "tutorial"])
+@pytest.mark.parametrize("name", ["embedded", "embedded-gpu", "tinyllama", "tutorial"])
 def test_shipped_configs_parse(name):
     config = parse_config(["--config", str(CONFIGS / f"{name}.yaml")])
     assert config.output_dir == f"outputs/{name}"
@@ -147,7 +147,7 @@ def test_non_integers_are_refused_for_integer_fields(value):
 
 def test_default_run_excludes_every_evaluation_command():
     from training.data.exclusion import EVAL_SETS, read_commands
-    from training.train import excluded_commands
+    from training.datasets import excluded_commands
 
     commands = [c for path in EVAL_SETS for c in read_commands(path)]
     assert TrainConfig().exclude_eval_commands
@@ -158,10 +158,10 @@ def test_default_run_excludes_every_evaluation_command():
 def test_generated_training_data_leaks_only_without_the_exclusion(exclude, leaked):
     """Without the exclusion the default data holds evaluation commands or near-duplicates
     of them. The tutorial's own five examples stay in train by design
-    (generate.SEED_EXAMPLES)."""
+    (robot_sft.tutorial.SEED_EXAMPLES)."""
     from training.data.exclusion import NearDuplicates, eval_set_commands
     from training.data.generate import SEED_EXAMPLES, normalise_command
-    from training.train import load_rows
+    from training.datasets import load_rows
 
     evaluation = NearDuplicates(eval_set_commands())
     seeds = {normalise_command(command) for command, _, _ in SEED_EXAMPLES}
@@ -174,13 +174,33 @@ def test_generated_training_data_leaks_only_without_the_exclusion(exclude, leake
 
 @pytest.mark.parametrize("values", [{"exclude_eval_commands": False}, {"data": "rows.jsonl"}])
 def test_nothing_is_excluded_when_off_or_for_a_data_file(values):
-    from training.train import excluded_commands
+    from training.datasets import excluded_commands
 
     assert excluded_commands(TrainConfig(**values)) == []
 
 
 def test_a_missing_evaluation_file_is_skipped_with_a_note(tmp_path, capsys):
-    from training.train import excluded_commands
+    from training.datasets import excluded_commands
 
     assert excluded_commands(TrainConfig(), [tmp_path / "handwritten_commands.jsonl"]) == []
     assert "are not excluded" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- one place for help and docs
+
+def test_docs_config_table_is_generated_from_the_dataclass():
+    """docs/training.md's key table is config_table()'s output: edit the field's help, then
+    paste `python -m training.config --markdown` into the docs."""
+    from training.config import config_table
+
+    docs = (CONFIGS.parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    assert config_table() in docs, "docs/training.md's table differs: python -m training.config --markdown"
+
+
+def test_every_field_has_help_shown_by_help():
+    from training.config import make_parser
+
+    text = " ".join(make_parser().format_help().split())
+    for item in dataclasses.fields(TrainConfig):
+        assert item.metadata.get("help"), item.name
+        assert " ".join(item.metadata["help"].split())[:40] in text, item.name

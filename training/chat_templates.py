@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robot_sft.prompting import ChatTemplateError
+from robot_sft.prompting import end_of_turn as template_end_of_turn
+
 # ChatML as SmolLM2/Qwen write it, without SmolLM2's injected default system prompt.
 CHATML = (
     "{% for message in messages %}"
@@ -87,14 +90,6 @@ TEMPLATE_NAMES = (*TEMPLATES, TOKENIZER_TEMPLATE)
 
 # End-of-turn text of the named templates that do not take it from the tokenizer's eos_token.
 _LITERAL_END_OF_TURN = {"chatml": "<|im_end|>", "llama3": "<|eot_id|>"}
-
-# Probe conversation for end_of_turn(): the text a template writes right after this answer.
-_PROBE_ANSWER = "Probe answer 7f3c."
-_PROBE = [{"role": "user", "content": "Probe command."}, {"role": "assistant", "content": _PROBE_ANSWER}]
-
-
-class ChatTemplateError(ValueError):
-    """An unknown template name, or a template that cannot be used; the message says what to do."""
 
 
 def is_jinja(text: str) -> bool:
@@ -162,8 +157,8 @@ def end_of_turn(tokenizer_or_template) -> str:
 
     The masking step keeps it in the loss (so the model learns to stop) and
     generation stops on it. Given a tokenizer, it is read off the tokenizer's
-    current template by rendering a probe answer; given a name, only templates
-    whose marker does not depend on the tokenizer's eos_token can answer.
+    current template (robot_sft.prompting.end_of_turn, the robot's own notion); given a
+    name, only templates whose marker does not depend on the tokenizer's eos_token can answer.
     """
     if isinstance(tokenizer_or_template, str):
         choice = tokenizer_or_template.strip().lower()
@@ -172,18 +167,7 @@ def end_of_turn(tokenizer_or_template) -> str:
         raise ChatTemplateError(
             f"the end of turn of {tokenizer_or_template[:40]!r} depends on the tokenizer (its eos_token): "
             "pass the tokenizer with that template applied")
-    tokenizer = tokenizer_or_template
-    text = render(tokenizer, _PROBE)
-    at = text.rfind(_PROBE_ANSWER)
-    if at < 0:
-        raise ChatTemplateError("the chat template does not write the assistant's content verbatim, "
-                                "so its turns cannot be located for masking")
-    marker = text[at + len(_PROBE_ANSWER):].strip()
-    if not marker:
-        raise ChatTemplateError(
-            "the chat template writes nothing after an assistant answer: a model trained on it never "
-            "learns to stop. Add an end-of-turn marker (e.g. eos_token) after assistant messages")
-    return marker
+    return template_end_of_turn(tokenizer_or_template)
 
 
 def end_of_turn_token_id(tokenizer) -> int | None:

@@ -6,9 +6,11 @@
     python -m training.evaluate --adapter outputs/embedded --backend llama_cpp  # the node's
                                                       # llama.cpp path (Q8_0 GGUF), one by one
 
-Sets: `heldout` is the generator's held-out split (paraphrase templates never trained on),
-rebuilt from the adapter's own training config; `handwritten` is
-test/data/handwritten_commands.jsonl (commands typed the way people type them).
+Sets (training/datasets.py): `heldout` is the generator's held-out split (paraphrase
+templates never trained on), rebuilt from the adapter's own training config; `handwritten`
+is test/data/handwritten_commands.jsonl (commands typed the way people type them);
+`independent` (only with --sets) is test/data/independent_commands.jsonl (650 commands
+written apart from the templates).
 `--base` runs the adapter's base model with the same tokenizer, chat template and system
 prompt, so the difference is the fine-tuning alone.
 
@@ -30,24 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robot_sft.adapter import read_metadata
-from robot_sft.response_format import (ParseError, action_from_dict, intent_of, parse_response,
-                                       render_response)
+from robot_sft.response_format import ParseError, intent_of, parse_response, render_response
 from robot_sft.safety import PlanError, SafetyLimits, plan_twists
+from training.datasets import (HANDWRITTEN, Item, heldout_items, load_handwritten, load_independent,
+                               sample_rows)
 from training.metrics import score_one, summarize
 
-SETS = ("heldout", "handwritten")
-HANDWRITTEN = Path(__file__).resolve().parents[1] / "test" / "data" / "handwritten_commands.jsonl"
+SETS = ("heldout", "handwritten")  # the default --sets; "independent" on request
 EPS = 1e-9
-
-
-@dataclass(frozen=True)
-class Item:
-    """One command to answer and what the answer should be."""
-
-    command: str
-    expected: list
-    label: str                  # expected intent
-    over_limits: bool = False   # copied quantities the planner must refuse
 
 
 @dataclass
@@ -80,41 +72,18 @@ class Options:
 
 # ------------------------------------------------------------------------------- data
 
-def load_handwritten(path=HANDWRITTEN) -> list[Item]:
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
-                 bool(r.get("over_limits"))) for r in rows]
-
-
 def load_heldout(metadata) -> list[Item]:
     """The held-out split exactly as training drew it (same config, same generator seed)."""
-    from training.config import from_dict
-    from training.metrics import reference_actions
-    from training.train import last_user_message, load_rows
-
-    # An adapter trained before exclude_eval_commands existed drew its data without it.
-    values = {"exclude_eval_commands": False, **(metadata.config or {})}
-    config = from_dict(values, source="adapter metadata")
-    _, rows, _ = load_rows(config)
-    items = []
-    for row in rows:
-        expected = reference_actions(row)
-        if not isinstance(expected, ParseError):
-            items.append(Item(last_user_message(row), expected,
-                              row.get("intent") or intent_of(expected),
-                              row.get("category") == "over_limit"))
-    return items
+    return heldout_items(metadata.config)
 
 
 def load_sets(options: Options, metadata) -> dict[str, list[Item]]:
-    from training.train import sample_rows
-
     loaders = {"heldout": lambda: load_heldout(metadata),
-               "handwritten": lambda: load_handwritten(options.handwritten)}
+               "handwritten": lambda: load_handwritten(options.handwritten),
+               "independent": load_independent}
     unknown = set(options.sets) - set(loaders)
     if unknown:
-        raise SystemExit(f"unknown set(s) {sorted(unknown)}: choose from {', '.join(SETS)}")
+        raise SystemExit(f"unknown set(s) {sorted(unknown)}: choose from {', '.join(loaders)}")
     return {name: sample_rows(loaders[name](), options.limit, options.seed) for name in options.sets}
 
 
@@ -218,12 +187,12 @@ def write_reports(results: dict, out_dir) -> tuple[Path, Path]:
 # ------------------------------------------------------------------------------- models
 
 def load_llama_cpp_variant(options: Options, variant: Variant, metadata):
-    """A robot_sft.llama_cpp_backend.LlamaCppModel for the variant: the adapter merged into
+    """A LlamaCppModel (robot_sft.inference.llama_cpp_backend) for the variant: the adapter merged into
     a GGUF (cached), or the base's own GGUF file; the grammar through its logits."""
     from transformers import AutoTokenizer
 
-    from robot_sft.gguf_export import source_gguf
-    from robot_sft.llama_cpp_backend import LlamaCppModel
+    from robot_sft.inference.gguf_export import source_gguf
+    from robot_sft.inference.llama_cpp_backend import LlamaCppModel
 
     if variant.base:
         model = LlamaCppModel(source_gguf(metadata.base_model),
@@ -238,7 +207,7 @@ def load_llama_cpp_variant(options: Options, variant: Variant, metadata):
 
 
 def load_variant(options: Options, variant: Variant, metadata):
-    """A robot_sft.inference.TransformersModel for the variant: the SFT model (adapter
+    """A TransformersModel (robot_sft.inference.transformers_backend) for the variant: the SFT model (adapter
     merged) or the bare base model, optionally behind the response grammar
     (a LlamaCppModel with --backend llama_cpp)."""
     from transformers import AutoTokenizer
@@ -246,7 +215,7 @@ def load_variant(options: Options, variant: Variant, metadata):
     if options.backend == "llama_cpp":
         return load_llama_cpp_variant(options, variant, metadata)
 
-    from robot_sft.inference import TransformersModel
+    from robot_sft.inference.transformers_backend import TransformersModel
     from robot_sft.models import load_model
 
     if variant.base:
@@ -257,7 +226,7 @@ def load_variant(options: Options, variant: Variant, metadata):
         model = TransformersModel.from_adapter(options.adapter, device=options.device,
                                                max_new_tokens=options.max_new_tokens)
     if variant.constrained:
-        from robot_sft.constrained import ConstrainedModel, ResponseConstraint
+        from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint
 
         constraint = ResponseConstraint(model.tokenizer, vocab_size=model.model.config.vocab_size)
         model = TransformersModel(ConstrainedModel(model.model, constraint), model.tokenizer,
@@ -336,10 +305,11 @@ def parse_args(argv=None) -> Options:
     p.add_argument("--adapter", required=True, help="adapter directory written by training.train")
     p.add_argument("--base", action="store_true", help="the base model without the adapter")
     p.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=False,
-                   help="decode under the response grammar (robot_sft.constrained)")
+                   help="decode under the response grammar (robot_sft.inference.constraint)")
     p.add_argument("--compare", action="store_true",
                    help="side by side: SFT and base, each with and without the grammar")
-    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated: {', '.join(SETS)}")
+    p.add_argument("--sets", default=",".join(SETS),
+                   help=f"comma-separated: {', '.join(SETS)}, independent (default: {','.join(SETS)})")
     p.add_argument("--limit", type=int, default=0, help="commands per set (0 = all)")
     p.add_argument("--out", default=Options.out, help="directory for report.json and report.md")
     p.add_argument("--handwritten", default=str(HANDWRITTEN), help="hand-written set (.jsonl)")
@@ -352,7 +322,7 @@ def parse_args(argv=None) -> Options:
                    help="torch (or llama.cpp) CPU threads (0 = default)")
     p.add_argument("--backend", choices=["transformers", "llama_cpp"], default="transformers",
                    help="transformers: batched generate(); llama_cpp: the node's llama.cpp "
-                        "backend (robot_sft.llama_cpp_backend), one command at a time")
+                        "backend (robot_sft.inference.llama_cpp_backend), one command at a time")
     p.add_argument("--quantize", choices=["auto", "q8_0", "q4_0", "f16", "none"], default="auto",
                    help="llama_cpp: the GGUF's weights (auto = q8_0; none = f32)")
     p.add_argument("--seed", type=int, default=0, help="which commands --limit keeps")
@@ -366,6 +336,11 @@ def parse_args(argv=None) -> Options:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--commands" in argv:  # any command file through the node's own pipeline
+        from training.command_eval import main as evaluate_command_file
+
+        return evaluate_command_file(argv)
     options = parse_args(argv)
     if options.threads:
         import torch

@@ -7,10 +7,8 @@ little padding. Generation stops at the chat template's end-of-turn token.
 """
 from __future__ import annotations
 
-from robot_sft.prompting import prompt_text
+from robot_sft.prompting import end_of_turn, end_of_turn_ids, prompt_text
 from robot_sft.response_format import DEFAULT_SYSTEM_PROMPT
-from robot_sft.inference import end_of_turn_ids
-from training.chat_templates import end_of_turn
 
 
 def cut_at_end_of_turn(text: str, marker: str) -> str:

@@ -14,14 +14,17 @@ This counts, over generated rows,
 
 Both generators emit a distinct command per row (rows are de-duplicated), so the form
 counts grow with the rows a meaning gets; the bigram figure is the one that tells a
-generator that rephrases from one that re-fills the same sentences. Printed by
-`python -m training.data.diversity --n 3000`. Pure Python.
+generator that rephrases from one that re-fills the same sentences. In the generator's
+stats.json, and printed by `python -m training.data.diversity DIR` for a generated
+directory. Pure Python.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import defaultdict
+from pathlib import Path
 
 from training.data.exclusion import normalise_command
 from training.data.numbers import mask_numbers
@@ -81,12 +84,15 @@ def summary(rows: list[dict], min_rows: int = 5) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("data", nargs="+",
+                        help="generated data: a directory with train.jsonl and heldout.jsonl, or "
+                             "JSONL files")
     args = parser.parse_args(argv)
-    from training.data.generate import generate_dataset
-
-    splits = generate_dataset(n=args.n, seed=args.seed)
+    splits = {}
+    for source in map(Path, args.data):
+        for path in sorted(source.glob("*.jsonl")) if source.is_dir() else [source]:
+            splits[path.stem] = [json.loads(line) for line in path.read_text(
+                encoding="utf-8").splitlines() if line.strip()]
     for split, rows in [("all", [r for s in splits.values() for r in s]), *splits.items()]:
         s = summary(rows)
         print(f"{split}: {s['rows']} rows")

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robot_sft.response_format import (
-    DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, RESPONSE_FORMAT_VERSION, SHAPE_SIDES, Move, Navigate,
-    Refuse, Shape, Status, Stop, Turn, action_to_dict, intent_of, render_response,
+    DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, RESPONSE_FORMAT_VERSION, SHAPE_SIDES, Navigate, Refuse,
+    Shape, Status, Stop, action_to_dict, intent_of, render_response,
 )
+from robot_sft.tutorial import SEED_EXAMPLES  # the tutorial's five, always in train
 from training.data import compose as C, templates as T
 from training.data.exclusion import NearDuplicates, eval_set_commands, normalise_command
 from training.data.exclusion import read_commands as read_command_field
@@ -71,17 +72,6 @@ OVER_LIMIT_BASES = {"move": 0.5, "turn": 0.15, "timed_move": 0.25, "timed_turn":
 MAX_WORDS = 24          # template commands stay short: training speed matters
 POLITE_PROB = 0.3
 TYPO_PROB = 0.12
-
-# The tutorial's five instructions (Day 32). The tutorial's speeds (0.5 m/s, 0.5 rad/s)
-# are the planner defaults, so the targets say no speed: a speed the user did not
-# give would teach the model to invent numbers.
-SEED_EXAMPLES = [
-    ("Move the robot forward 2 meters", "move", [Move(2, "m")]),
-    ("What is the robot's current battery level?", "status_battery", [Status("battery")]),
-    ("Navigate to the charging station", "navigate", [Navigate("charging station")]),
-    ("Rotate 90 degrees clockwise", "turn", [Turn(-90, "deg")]),
-    ("Report any obstacles detected", "status_obstacles", [Status("obstacles")]),
-]
 
 
 @dataclass(frozen=True)

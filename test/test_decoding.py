@@ -1,4 +1,4 @@
-"""robot_sft.fast_inference: the prefix-cached greedy loop gives generate()'s greedy answer."""
+"""robot_sft.inference.decoding: the prefix-cached greedy loop gives generate()'s greedy answer."""
 import threading
 
 import pytest
@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from robot_sft.fast_inference import DecodeTimes, GreedyDecoder, prompt_head  # noqa: E402
-from robot_sft.inference import AnswerTruncated, GenerationCancelled, TransformersModel  # noqa: E402
+from robot_sft.inference.base import AnswerTruncated, GenerationCancelled  # noqa: E402
+from robot_sft.inference.decoding import DecodeTimes, GreedyDecoder, prompt_head  # noqa: E402
+from robot_sft.inference.transformers_backend import (  # noqa: E402
+    TransformersDecoder, TransformersModel)
 from robot_sft.prompting import prompt_text  # noqa: E402
 from tiny_models import make_tiny_adapter, make_tokenizer  # noqa: E402
 
@@ -47,8 +49,8 @@ def test_fast_loop_matches_generate_and_reuses_the_prompt_head(model, command):
 def test_without_the_prefix_cache_the_answer_is_the_same(model):
     command = COMMANDS[0]
     cached = list(model.decoder.tokens(command, 16))
-    plain = GreedyDecoder(model.model, model.tokenizer, model.system_prompt,
-                          model.generation_config.eos_token_id)
+    plain = TransformersDecoder(model.model, model.tokenizer, model.system_prompt,
+                                model.generation_config.eos_token_id)
     plain.head_ids = [-1]  # never matches: every prompt is run whole
     times = DecodeTimes()
     assert list(plain.tokens(command, 16, times=times)) == cached and times.reused_prefix == 0
@@ -105,7 +107,7 @@ def test_cancel_stops_the_stream_between_tokens(model):
 
 
 def test_a_model_without_torch_forward_goes_through_generate(model):
-    """A grammar wrapper (robot_sft.constrained.ConstrainedModel) is no nn.Module: its
+    """A grammar wrapper (robot_sft.inference.constraint.ConstrainedModel) is no nn.Module: its
     generate() applies the grammar, so the fast loop must not bypass it."""
     calls = []
 
@@ -154,3 +156,30 @@ def test_fast_loop_matches_generate_on_smollm2(tmp_path):
         assert list(model.decoder.tokens(command, 12, times=times)) == \
             generate_reference(model, command, 12)
         assert times.reused_prefix > 20
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_choose_reports_the_chosen_tokens_probability(as_tensor):
+    """Greedy picks the top logit; its softmax probability is the answer's confidence,
+    from numpy logits (llama.cpp) and torch logits (transformers) alike."""
+    import math
+
+    import numpy as np
+    import torch
+
+    logits = np.array([0.0, math.log(3.0), -1e9, 0.0], dtype=np.float32)  # p(top) = 3/5
+    token, probability = GreedyDecoder._choose(torch.tensor(logits) if as_tensor else logits,
+                                               0, None)
+    assert token == 1 and probability == pytest.approx(0.6, abs=1e-6)
+
+
+def test_a_token_the_grammar_forces_is_certain():
+    import torch
+
+    def only_token_2(input_ids, scores):
+        masked = torch.full_like(scores, -torch.inf)
+        masked[:, 2] = scores[:, 2]
+        return masked
+
+    token, probability = GreedyDecoder._choose(torch.tensor([5.0, 4.0, 0.0]), 0, only_token_2)
+    assert (token, probability) == (2, 1.0)

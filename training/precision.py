@@ -1,6 +1,12 @@
-"""Choose the CPU training dtype by measuring this host, not by assumption.
+"""Choose the training dtype for the device: by compute capability on CUDA, by measuring
+the host on a CPU, never by assumption.
 
-bf16 autocast on a CPU ranges from ~2.5x faster than fp32 (AVX512-BF16: a 576-wide LoRA
+CUDA: bf16 needs bf16 tensor cores, which arrived with compute capability 8.0 (Ampere:
+A100, RTX 30xx; Hopper: H100/H200). Below that (V100 = 7.0, T4 = 7.5) bf16 is emulated
+and slow, and fp16 with loss scaling (the Trainer's GradScaler) is the fast, stable choice.
+TF32 matmuls (fp32 inputs on tensor cores) exist from 8.0 too.
+
+CPU: bf16 autocast ranges from ~2.5x faster than fp32 (AVX512-BF16: a 576-wide LoRA
 step of SmolLM2 measured 0.69 s vs 1.78 s) through "as fast" (some AMX hosts, where the
 work around the matmuls dominates) to ~20x slower (no bf16 instructions: emulated).
 `measure_bf16_speedup` times a small transformer-MLP forward + backward (the shape of the
@@ -13,6 +19,17 @@ from __future__ import annotations
 import time
 
 BF16_MIN_SPEEDUP = 1.3  # below this the accuracy risk of bf16 is not worth it
+BF16_MIN_CAPABILITY = (8, 0)  # Ampere: bf16 tensor cores and TF32
+
+
+def choose_cuda_dtype(capability: tuple[int, int]) -> str:
+    """"bfloat16" on compute capability >= 8.0, else "float16" (trained with loss scaling)."""
+    return "bfloat16" if tuple(capability) >= BF16_MIN_CAPABILITY else "float16"
+
+
+def tf32_available(capability: tuple[int, int]) -> bool:
+    """TF32 tensor-core matmuls for the fp32 work left under autocast (>= 8.0)."""
+    return tuple(capability) >= BF16_MIN_CAPABILITY
 
 
 def choose_cpu_dtype(bf16_speedup: float, threshold: float = BF16_MIN_SPEEDUP) -> str:

@@ -39,8 +39,8 @@ response the planner refuses, not a silently shortened one.
 """
 from __future__ import annotations
 
-from robot_sft.grammar import DEFAULT_MAX_LINES, response_gbnf
-from robot_sft.inference import end_of_turn_ids
+from robot_sft.grammar import DEFAULT_MAX_LINES, grounded_grammar, response_gbnf, to_gbnf
+from robot_sft.prompting import end_of_turn_ids
 
 INSTALL_HINT = "constrained decoding needs llguidance: pip install llguidance"
 
@@ -57,34 +57,54 @@ def _llguidance():
 
 class ResponseConstraint:
     """The response grammar compiled for one tokenizer; hands out fresh logits processors
-    (a processor holds per-generation state, so use one per generate() call)."""
+    (a processor holds per-generation state, so use one per generate() call).
+
+    `grounded`: each command gets its own grammar (robot_sft.grammar.grounded_grammar):
+    numbers, units, directions and places only from that command, so the model cannot
+    write a quantity or a place the command does not hold. Building one costs a few
+    milliseconds (the tokenizer is wrapped once, here)."""
 
     def __init__(self, tokenizer, vocab_size: int | None = None, places=None,
-                 max_lines: int = DEFAULT_MAX_LINES, stop_ids=None):
+                 max_lines: int = DEFAULT_MAX_LINES, stop_ids=None, grounded: bool = False):
         llg = _llguidance()
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size or len(tokenizer)
         self.stop_ids = list(stop_ids or end_of_turn_ids(tokenizer))
         self.places = tuple(places) if places else None
+        self.max_lines = max_lines
+        self.grounded = grounded
         self.grammar_text = response_gbnf(self.places, max_lines)
         self._lltokenizer = llg.hf.from_tokenizer(
             tokenizer, n_vocab=self.vocab_size, eos_token=self.stop_ids)
-        self._grammar = llg.grammar_from("gbnf", self.grammar_text)
-        error = llg.LLMatcher.validate_grammar(self._grammar, self._lltokenizer)
+        self._grammar = self._compile(self.grammar_text)
+
+    def _compile(self, gbnf: str):
+        llg = _llguidance()
+        grammar = llg.grammar_from("gbnf", gbnf)
+        error = llg.LLMatcher.validate_grammar(grammar, self._lltokenizer)
         if error:
             raise ValueError(f"the response grammar does not compile: {error}")
+        return grammar
 
-    def matcher(self):
-        return _llguidance().LLMatcher(self._lltokenizer, self._grammar, log_level=0)
+    def grammar_for(self, command: str | None = None) -> str:
+        """The GBNF text an answer to `command` is decoded under."""
+        if self.grounded and command is not None:
+            return to_gbnf(grounded_grammar(command, self.max_lines))
+        return self.grammar_text
 
-    def accepts(self, text: str) -> bool:
+    def matcher(self, command: str | None = None):
+        grammar = self._grammar if not (self.grounded and command is not None) \
+            else self._compile(self.grammar_for(command))
+        return _llguidance().LLMatcher(self._lltokenizer, grammar, log_level=0)
+
+    def accepts(self, text: str, command: str | None = None) -> bool:
         """True when the grammar accepts `text` as a whole response (tokenised as usual)."""
-        matcher = self.matcher()
+        matcher = self.matcher(command)
         tokens = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return matcher.consume_tokens(tokens) and matcher.is_accepting()
 
-    def logits_processor(self):
-        return GrammarLogitsProcessor(self)
+    def logits_processor(self, command: str | None = None):
+        return GrammarLogitsProcessor(self, command)
 
 
 class GrammarLogitsProcessor:
@@ -92,8 +112,9 @@ class GrammarLogitsProcessor:
     this module stays cheap).
     One grammar matcher per batch row; rows that have finished only allow a stop token."""
 
-    def __init__(self, constraint: ResponseConstraint):
+    def __init__(self, constraint: ResponseConstraint, command: str | None = None):
         self.constraint = constraint
+        self.command = command  # a grounded constraint's grammar is this command's
         self.matchers = None
 
     def __call__(self, input_ids, scores):
@@ -105,7 +126,7 @@ class GrammarLogitsProcessor:
             raise ValueError(f"logits have {scores.shape[-1]} entries but the constraint was "
                              f"built for vocab_size={self.constraint.vocab_size}")
         if self.matchers is None:  # first step: the prompt, nothing generated yet
-            self.matchers = [self.constraint.matcher() for _ in range(batch)]
+            self.matchers = [self.constraint.matcher(self.command) for _ in range(batch)]
             self.bitmask = llg_torch.allocate_token_bitmask(batch, self.constraint.vocab_size)
         else:
             for row, matcher in enumerate(self.matchers):
@@ -131,7 +152,7 @@ class GrammarLogitsProcessor:
 
 class ModelWrapper:
     """Stands in for a causal LM: everything is the wrapped model's (so it drops into code
-    that takes a model: training.generation, robot_sft.inference); subclasses change
+    that takes a model: training.generation, the transformers backend); subclasses change
     generate()."""
 
     def __init__(self, model):

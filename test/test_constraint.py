@@ -1,11 +1,11 @@
-"""Grammar-constrained decoding (robot_sft.constrained): with the constraint on, any model -
+"""Grammar-constrained decoding (robot_sft.inference.constraint): with the constraint on, any model -
 a random tiny one, the base SmolLM2 without adapter - writes responses that parse, and the
 constraint never blocks a correct answer."""
 import pytest
 
 pytest.importorskip("llguidance")
 
-from robot_sft.constrained import ConstrainedModel, ResponseConstraint  # noqa: E402
+from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint  # noqa: E402
 from robot_sft.grammar import is_canonical  # noqa: E402
 from robot_sft.response_format import (  # noqa: E402
     REFUSAL_REASONS, Move, Navigate, ParseError, Refuse, Shape, Status, Stop, TimedMove, Turn,
@@ -124,7 +124,8 @@ def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
     """The node's path (cached system prompt, lean greedy loop, line streaming) decodes
     under the grammar too: a random model writes only canonical, parseable answers, and
     navigation names only the given places."""
-    from robot_sft.inference import AnswerTruncated, TransformersModel
+    from robot_sft.inference.base import AnswerTruncated
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     model = TransformersModel(tiny_llama(llama2_tokenizer, seed=seed), llama2_tokenizer,
                               system_prompt="You drive a robot.", max_new_tokens=400)
@@ -142,3 +143,44 @@ def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
         assert not isinstance(actions, ParseError), text
         assert all(a.place == "dock" for a in actions if isinstance(a, Navigate)), text
     assert not all(is_canonical(t) for t in unconstrained)  # the grammar did the work
+
+
+@pytest.mark.parametrize("command, allowed, refused", [
+    ("take a right", "Turn right.", "Turn right 180 deg."),
+    ("at 0.5 meters per second for 10 seconds go forward", "Move forward for 10 s at 0.5 m/s.",
+     "Move forward 1 m."),
+    ("go to the bedroom", "Navigate to bedroom.", "Navigate to dock."),
+    ("rotate 90 degrees counter to the clockwise direction", "Turn left 90 deg.",
+     "Turn right 90 deg."),
+])
+def test_a_grounded_constraint_allows_only_the_commands_own_words(llama2_tokenizer, command,
+                                                                 allowed, refused):
+    constraint = ResponseConstraint(llama2_tokenizer, places=["dock"], grounded=True)
+    assert constraint.accepts(allowed, command)
+    assert not constraint.accepts(refused, command)
+    assert constraint.accepts(refused) == is_canonical(refused, places=("dock",))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_random_model_under_the_grounded_grammar_invents_nothing(llama2_tokenizer, tiny_llama,
+                                                                   seed):
+    """Whatever a random model writes under a command's own grammar passes the grounding
+    check: no number, unit, direction or place the command lacks; and its confidence is
+    the probability of its least likely choice."""
+    from robot_sft.grounding import check_grounding
+    from robot_sft.inference.base import AnswerTruncated
+    from robot_sft.inference.transformers_backend import TransformersModel
+
+    model = TransformersModel(tiny_llama(llama2_tokenizer, seed=seed), llama2_tokenizer,
+                              system_prompt="You drive a robot.", max_new_tokens=400)
+    model.constraint = ResponseConstraint(llama2_tokenizer, model.model.config.vocab_size,
+                                          max_lines=3, grounded=True)
+    for command in COMMANDS:
+        try:
+            text = "".join(model.stream_lines(command)).strip()
+        except AnswerTruncated:
+            pytest.fail(f"a 3-line grammar answer should end within 400 tokens: {command!r}")
+        actions = parse_response(text)
+        assert not isinstance(actions, ParseError), text
+        assert check_grounding(command, actions) == [], (command, text)
+        assert 0.0 < model.last_confidence <= 1.0

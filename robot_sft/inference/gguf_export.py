@@ -19,17 +19,22 @@ on load, so the export re-applies it (`permute`). Norms stay F32. The other matr
 - f16, f32: every matrix at that precision (f32: the merged weights bit for bit).
 
 `ensure_gguf` caches exports under ~/.cache/robot_sft/gguf/ (ROBOT_SFT_CACHE moves the
-whole robot_sft cache, ROBOT_SFT_GGUF_CACHE this folder only),
-keyed by a hash of the adapter's weight files, the source GGUF and the quantisation, and
-written atomically (temporary file + rename), so only the first start-up exports (~7 s).
+whole robot_sft cache, ROBOT_SFT_GGUF_CACHE this folder only), keyed by content: a hash
+of the adapter's weight files, the source GGUF, the quantisation and the exporter version
+(not the adapter's path, so a copied or renamed adapter reuses its export). Each file is
+written atomically (temporary file + rename) with a size + sha256 record next to it that
+is checked before loading; a damaged file is exported again. Only the first start-up
+exports.
 Needs numpy and the `gguf` package; torch/transformers/peft only when exporting.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -241,10 +246,13 @@ def adapter_hash(adapter_dir) -> str:
     return digest.hexdigest()
 
 
-def cache_key(adapter_dir, source: Path, quant: str, base_model: str = "") -> str:
+def cache_key(adapter_dir, source: Path, quant: str) -> str:
+    """What decides the exported bytes, and nothing else: the adapter's weight files (by
+    content: not the directory's path or name), the source GGUF (name, size, mtime), the
+    quantisation and this exporter's version."""
     stat = Path(source).stat()
     digest = hashlib.sha256()
-    for part in (EXPORT_VERSION, quant, str(base_model), adapter_hash(adapter_dir),
+    for part in (EXPORT_VERSION, quant, adapter_hash(adapter_dir),
                  Path(source).name, str(stat.st_size), str(stat.st_mtime_ns)):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:20]
@@ -255,23 +263,115 @@ def gguf_cache_dir() -> Path:
     return Path(os.environ.get("ROBOT_SFT_GGUF_CACHE") or cache_dir() / "gguf")
 
 
-def _adapter_label(adapter_dir) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(adapter_dir).resolve().name) or "adapter"
-
-
 def gguf_cache_path(adapter_dir, base_model: str, quant: str = DEFAULT_QUANT,
                     directory=None) -> Path:
     """Where the export of this adapter (its current weights) on this base is cached."""
-    source = source_gguf(base_model)
-    key = cache_key(adapter_dir, source, quant, base_model)
-    return Path(directory or gguf_cache_dir()) / f"{_adapter_label(adapter_dir)}-{quant}-{key}.gguf"
+    key = cache_key(adapter_dir, source_gguf(base_model), quant)
+    return Path(directory or gguf_cache_dir()) / f"robot_sft-{quant}-{key}.gguf"
+
+
+def record_path(path: Path) -> Path:
+    """The integrity record next to a cached GGUF (<name>.gguf.json)."""
+    return path.with_name(path.name + ".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write under a temporary name, then rename: the final name never holds half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_record(path: Path, adapter_dir, quant: str) -> dict:
+    """Record the size, mtime and sha256 of a freshly exported GGUF next to it."""
+    stat = path.stat()
+    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path),
+              "quant": quant, "adapter": str(Path(adapter_dir).resolve()),
+              "exporter_version": EXPORT_VERSION}
+    _write_atomic(record_path(path), json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(record_path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    fields = {"size": int, "mtime_ns": int, "sha256": str}
+    if not isinstance(record, dict) or \
+            not all(isinstance(record.get(k), t) for k, t in fields.items()):
+        return None
+    return record
+
+
+def cache_problem(path: Path) -> str | None:
+    """Why the cached GGUF at `path` must not be loaded, or None when it is sound.
+
+    The size is compared at every start (a stat: microseconds); the sha256 (~0.3 s for
+    150 MB, measured: benchmarks/gguf_cache.py) only when the size or the mtime differ
+    from the record, i.e. when something wrote to the file after the export."""
+    record = _read_record(path)
+    if record is None:
+        return "no integrity record next to it"
+    stat = path.stat()
+    if stat.st_size != record["size"]:
+        return f"{stat.st_size} bytes where the export wrote {record['size']}"
+    if stat.st_mtime_ns != record["mtime_ns"]:
+        if file_sha256(path) != record["sha256"]:
+            return "its sha256 differs from the export's"
+        record["mtime_ns"] = stat.st_mtime_ns  # touched, not changed: remember the new mtime
+        _write_atomic(record_path(path), json.dumps(record, indent=1) + "\n")
+    return None
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    record_path(path).unlink(missing_ok=True)
+
+
+def _forget_older_exports(path: Path, adapter_dir, quant: str) -> None:
+    """An export replaces the older ones this adapter directory made with this quant (it
+    was retrained); exports another directory made stay, even of the same weights."""
+    adapter = str(Path(adapter_dir).resolve())
+    for other in path.parent.glob("*.gguf"):
+        record = _read_record(other)
+        if other != path and record is not None and record.get("adapter") == adapter \
+                and record.get("quant") == quant:
+            _remove(other)
+
+
+def _remove_stale_temporaries(directory: Path, older_than_s: float = 3600.0) -> None:
+    """Temporary files of exports that were killed before their rename (an export takes
+    well under a minute, so an hour-old one is nobody's)."""
+    now = time.time()
+    for tmp in directory.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+        except OSError:
+            pass
 
 
 def ensure_gguf(adapter_dir, base_model: str | None = None, quant: str = DEFAULT_QUANT,
-                log=None, directory=None) -> Path:
-    """The cached GGUF of base + adapter (merged), exporting it first when there is none.
-    An export replaces older ones of an adapter directory of the same name and quant (a
-    retrained adapter), so the cache holds one file per adapter name.
+                log=None, warn=None, directory=None) -> Path:
+    """The cached GGUF of base + adapter (merged), exporting it first when there is none
+    or when the cached file fails its integrity check (`warn` hears why, in one line;
+    `log` hears that an export runs). The cache is keyed by content (`cache_key`): a
+    copied or renamed adapter directory finds the export of the original.
     Raises NotExportable (a base without a source GGUF), AdapterError, ModelLoadError."""
     from robot_sft.adapter import read_metadata
 
@@ -281,15 +381,20 @@ def ensure_gguf(adapter_dir, base_model: str | None = None, quant: str = DEFAULT
     base = base_model or metadata.base_model
     path = gguf_cache_path(adapter_dir, base, quant, directory)
     if path.is_file():
-        return path
-    from robot_sft.inference import TransformersModel
+        problem = cache_problem(path)
+        if problem is None:
+            return path
+        (warn or log or (lambda text: None))(
+            f"the cached GGUF {path} is damaged ({problem}): exporting it again")
+    from robot_sft.inference.transformers_backend import TransformersModel
 
     if log:
         log(f"exporting {adapter_dir} merged into {base} to {path} ({quant}), once")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path.parent)
     merged = TransformersModel.from_adapter(adapter_dir, base, device="cpu").model
     export_gguf(merged, source_gguf(base), path, quant,
                 extra_metadata={"robot_sft.adapter_sha256": adapter_hash(adapter_dir)})
-    for old in path.parent.glob(f"{_adapter_label(adapter_dir)}-{quant}-*.gguf"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    write_record(path, adapter_dir, quant)
+    _forget_older_exports(path, adapter_dir, quant)
     return path

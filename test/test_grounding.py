@@ -1,0 +1,191 @@
+"""Copy-grounding: an answer may only say what the command says (robot_sft.grounding)."""
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robot_sft.grammar import grounded_grammar, to_regex
+from robot_sft.grounding import (
+    check_grounding, direction_cues, mentioned_numbers, named_turn_angles,
+    place_spans, unit_mentioned,
+)
+from robot_sft.places import parse_places
+from robot_sft.reply import UNCLEAR, build_reply
+from robot_sft.response_format import (
+    DefaultTurn, Move, Shape, TimedMove, Turn, parse_response, render_response,
+)
+from robot_sft.safety import SafetyLimits
+from test_response_format import actions
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("move forward 2 meters", {2.0}),
+    ("Go 2.5m then turn 90°", {2.5, 90.0}),
+    ("drive .5 m", {0.5}),
+    ("drive 1,5 m", {1.5}),
+    ("go forward two and a half feet", {2.5}),
+    ("back up half a metre", {0.5}),
+    ("move a foot forward", {1.0}),
+    ("turn twenty-five degrees", {25.0}),
+    ("rotate one hundred eighty degrees", {180.0}),
+    ("rotate a hundred and twenty degrees", {120.0}),
+    ("go one point five meters", {1.5}),
+    ("twenty five degrees", {25.0}),
+    ("go forward", set()),
+])
+def test_mentioned_numbers(text, numbers):
+    assert mentioned_numbers(text) == numbers
+
+
+@pytest.mark.parametrize("text, angles", [
+    ("do a U-turn", {180.0}), ("turn around", {180.0}), ("make a quarter turn right", {90.0}),
+    ("spin a full circle", {360.0}), ("three-quarter turn to the left", {270.0}),
+    ("turn left", set()),
+])
+def test_named_turns(text, angles):
+    assert named_turn_angles(text) == angles
+
+
+@pytest.mark.parametrize("text, cues", [
+    ("rotate counter-clockwise", {"left"}),
+    ("rotate counter to the clockwise direction", {"left"}),
+    ("rotate clockwise", {"right"}),
+    ("rotate anticlockwise 20 degrees", {"left"}),
+    ("reverse your direction and travel 3 feet", {"backward"}),
+    ("take a right", {"right"}),
+    ("go 2 m", set()),
+])
+def test_direction_cues(text, cues):
+    assert direction_cues(text) == cues
+
+
+@pytest.mark.parametrize("text, unit, said", [
+    ("at 0.5 meters per second", "m/s", True), ("at 0.5 m/s", "m/s", True),
+    ("at 0.5mps", "m/s", True), ("move 2 feet", "ft", True), ("move 2 feet", "m", False),
+    ("for ten seconds", "s", True), ("20 cm per second", "cm/s", True),
+    ("20 cm", "cm/s", False),
+])
+def test_units(text, unit, said):
+    assert unit_mentioned(text, unit) is said
+
+
+def test_place_spans_are_the_commands_words():
+    spans = place_spans("Go to the Charging Station, please!")
+    assert {"charging station", "charging", "station", "go to"} <= spans
+    assert not any(s.startswith("the ") for s in spans)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("Move forward 2 meters", "Move forward 2 m."),
+    ("go ahead and travel two metres", "Move forward 2 m."),
+    ("back up 30 centimeters slowly", "Move backward 30 cm slowly."),
+    ("rotate 90 degrees counter to the clockwise direction", "Turn left 90 deg."),
+    ("turn 45", "Turn left 45 deg."),                      # no unit: degrees; no side: left
+    ("take a right", "Turn right."),
+    ("turn left and go 5 m", "Turn left.\nMove forward 5 m."),
+    ("do a U-turn", "Turn left 180 deg."),
+    ("make a quarter turn clockwise", "Turn right 90 deg."),
+    ("at 0.5 meters per second for 10 seconds, go forward", "Move forward for 10 s at 0.5 m/s."),
+    ("drive a square with 1 m sides", "Square with 1 m sides, turning left."),
+    ("navigate to the charging station", "Navigate to charging station."),
+    ("go to the bedroom", "Navigate to bedroom."),
+    ("what's the battery level", "Battery status: {battery}."),
+    ("fly to the roof", "Cannot comply: this robot can only move, turn, stop, navigate and report status."),
+    ("STOP", "Stop."),
+])
+def test_grounded_answers_pass(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+
+
+@pytest.mark.parametrize("command, answer, finding", [
+    ("take a right", "Turn right 180 deg.", "the angle 180 is not in the command"),
+    ("turn left and go 5 m", "Turn left 180 deg.\nMove forward 5 m.", "angle 180"),
+    ("at 0.5 meters per second for 10 seconds", "Move forward 1 m.", "distance 1 is not"),
+    ("move forward at 0.5 m/s", "Move forward 2 m at 0.5 m/s.", "distance 2 is not"),
+    ("move forward 2 feet", "Move forward 2 m.", "unit m of the distance"),
+    ("rotate 90 degrees counter to the clockwise direction", "Turn right 90 deg.",
+     "direction right has no cue"),
+    ("back up 2 m", "Move forward 2 m.", "direction forward has no cue"),
+    ("turn right 30 degrees", "Turn left 30 deg.", "direction left has no cue"),
+    ("go to the bedroom", "Navigate to charging station.", "place 'charging station'"),
+])
+def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
+    findings = check_grounding(command, parse_response(answer))
+    assert any(finding in f for f in findings), findings
+
+
+# ---------------------------------------------------------------- grammar and check agree
+
+_FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a half", "90",
+              "0.5", "meters", "feet", "degrees", "seconds", "m/s", "left", "right",
+              "clockwise", "counter-clockwise", "forward", "reverse", "do a u-turn",
+              "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm"]
+
+
+_VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
+
+
+@st.composite
+def near_misses(draw):
+    """Answers built from the fragments' own numbers and units, so that many are grounded
+    and the rest differ from a grounded one in one number, unit or direction."""
+    sign = draw(st.sampled_from([1, -1]))
+    kind = draw(st.sampled_from(["move", "turn", "timed", "default", "shape", "any"]))
+    if kind == "move":
+        return Move(sign * draw(_VALUES), draw(st.sampled_from(["m", "ft", "cm"])),
+                    draw(st.one_of(st.none(), _VALUES)))
+    if kind == "turn":
+        return Turn(sign * draw(_VALUES), draw(st.sampled_from(["deg", "rad"])))
+    if kind == "timed":
+        return TimedMove(draw(_VALUES), draw(st.sampled_from(["forward", "backward", "left",
+                                                              "right"])))
+    if kind == "default":
+        return DefaultTurn(sign)
+    if kind == "shape":
+        return Shape("square", draw(_VALUES), "m", sign)
+    return draw(actions())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=8),
+       st.lists(st.one_of(near_misses(), actions()), min_size=1, max_size=3))
+def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
+    """Decode-time grammar and after-parse check read the command the same way: an answer
+    the command's grammar accepts is never refused by the check."""
+    command = " ".join(fragments)
+    text = render_response(answer)
+    if re.fullmatch(to_regex(grounded_grammar(command)), text):
+        assert check_grounding(command, parse_response(text)) == [], (command, text)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("rotate 90 degrees counter to the clockwise direction", "Turn left 90 deg."),
+    ("take a right", "Turn right."),
+    ("at 0.5 meters per second for 10 seconds, go forward", "Move forward for 10 s at 0.5 m/s."),
+    ("do a U-turn and then go 3 metres", "Turn left 180 deg.\nMove forward 3 m."),
+    ("go to the bedroom", "Navigate to bedroom."),
+])
+def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
+    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+# ---------------------------------------------------------------- in the reply
+
+@pytest.mark.parametrize("command, answer, finding", [
+    ("take a right", "Turn right 180 deg.", "the angle 180 is not in the command"),
+    ("go to the bedroom", "Navigate to charging station.", "the place 'charging station'"),
+    ("rotate 90 degrees anticlockwise", "Turn right 90 deg.", "the direction right has no cue"),
+    ("turn left and go 5 m", "Turn left.\nMove forward 5 m.\nTurn left 180 deg.", "angle 180"),
+])
+def test_an_ungrounded_answer_is_refused_as_unclear_and_moves_nothing(command, answer, finding):
+    reply = build_reply(answer, SafetyLimits(), parse_places(["charging station:1,2,0"]),
+                        "battery", "obstacles", command=command)
+    assert not reply.ok and reply.segments == [] and reply.goal is None
+    assert reply.text.startswith(UNCLEAR) and finding in reply.text
+
+
+def test_a_grounded_answer_is_executed():
+    reply = build_reply("Turn left.\nMove forward 5 m.", SafetyLimits(), {}, "b", "o",
+                        command="turn left and go 5 m")
+    assert reply.ok and len(reply.segments) == 2 and not reply.ungrounded
