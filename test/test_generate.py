@@ -1,20 +1,22 @@
-"""The synthetic command data: deterministic, de-duplicated, split by template, and
-every target parses back to its actions and (except refusals and over-limit rows)
-plans without a PlanError."""
+"""The synthetic command data: deterministic, de-duplicated, split by template or by
+component, and every target parses back to its actions and (except refusals and
+over-limit rows) plans without a PlanError. Every number a target holds is said in its
+command, every non-default direction has a cue, and the refused classes are refused."""
 import json
 import random
+import re
 from collections import Counter
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from robot_sft.response_format import (
-    DEFAULT_SYSTEM_PROMPT, SHAPE_SIDES, Move, Navigate, Refuse, Shape, Status, Turn,
-    action_from_dict, actions_equal, parse_response, render_response,
+    DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, SHAPE_SIDES, Move, Navigate, Refuse, Shape, Status,
+    Turn, action_from_dict, actions_equal, parse_response, render_response,
 )
 from robot_sft.safety import PlanError, plan_twists
-from training.data import generate as G
-from training.data.numbers import mentioned_numbers, number_to_words, say_quantity
+from training.data import compose as C, generate as G
+from training.data.numbers import ONES, TENS, mentioned_numbers, number_to_words, say_quantity
 
 N = 1500
 
@@ -40,7 +42,8 @@ def test_size_fields_and_determinism(splits, rows):
     other = G.generate_dataset(n=N, seed=1)
     assert [command(r) for r in other["train"]] != [command(r) for r in splits["train"]]
     for row in rows:
-        assert set(row) == {"messages", "intent", "category", "actions", "template_id", "split"}
+        assert set(row) == {"messages", "intent", "category", "actions", "template_id", "style",
+                            "split"}
         assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
         assert row["messages"][0]["content"] == DEFAULT_SYSTEM_PROMPT
     assert {r["split"] for r in splits["train"]} == {"train"}
@@ -50,7 +53,11 @@ def test_size_fields_and_determinism(splits, rows):
 def test_no_duplicate_commands_and_short(rows):
     keys = Counter(G.normalise_command(command(r)) for r in rows)
     assert [k for k, n in keys.items() if n > 1] == []
-    assert max(len(command(r).split()) for r in rows) <= G.MAX_WORDS
+    for row in rows:
+        limit = C.MAX_WORDS.get(row["style"], G.MAX_WORDS)
+        assert len(command(row).split()) <= limit, command(row)
+    long_share = sum(len(command(r).split()) > G.MAX_WORDS for r in rows) / len(rows)
+    assert long_share < 0.05  # long-winded commands cost tokens: most stay short
 
 
 def test_heldout_templates_are_unseen_and_cover_every_intent(splits):
@@ -61,6 +68,18 @@ def test_heldout_templates_are_unseen_and_cover_every_intent(splits):
     assert {r["intent"] for r in splits["heldout"]} == intents
     assert {r["category"] for r in splits["heldout"]} == set(G.CATEGORY_WEIGHTS)
     assert 0.08 < len(splits["heldout"]) / N < 0.25
+
+
+def test_composed_heldout_rows_hold_a_component_never_trained_on(splits):
+    hidden = C.split_components(0, 0.15) | G.split_templates(0, 0.15)["heldout"]
+    for split, rows in splits.items():
+        for row in rows:
+            if not row["template_id"].startswith("compose/"):
+                continue
+            parts = set(row["template_id"].removeprefix("compose/").split("+"))
+            assert bool(parts & hidden) == (split == "heldout"), (split, row["template_id"])
+    assert sum(r["template_id"].startswith("compose/") for r in splits["heldout"]) > 0.5 * len(
+        splits["heldout"])
 
 
 def test_every_category_present_with_its_share(rows):
@@ -81,15 +100,157 @@ def test_targets_parse_back_and_plan(rows):
         assert row["category"].startswith("refuse_") == refused
 
 
+# The named-turn lexicon: the only angles a target may hold that its command does not say.
+LEXICON = {90: r"quarter", 180: r"around|half|u-?turn|about[- ]face|one-eighty|other way|opposite",
+           270: r"three[- ]quarter", 360: r"full|complete|all the way around|360"}
+
+
 def test_numbers_in_targets_are_copied_from_the_command(rows):
+    """Every number of every target (sequences included) is said in the command, except an
+    angle of the named-turn lexicon said by its name; `Turn left.` holds no number."""
     for row in rows:
-        if row["category"] in ("shape", "turn_named", "sequence") or row["intent"] == "refuse":
-            continue  # fixed angles ("turn around"); sequences are checked per clause
-        said = mentioned_numbers(command(row))
+        said, text = mentioned_numbers(command(row)), command(row).lower()
         for action in row["actions"]:
-            for name in ("distance", "angle", "duration", "speed"):
-                if action.get(name) is not None:
-                    assert abs(action[name]) in said, (command(row), action)
+            for name in ("distance", "angle", "duration", "speed", "side"):
+                value = action.get(name)
+                if value is None or abs(value) in said:
+                    continue
+                assert name == "angle" and re.search(LEXICON[abs(value)], text), (
+                    command(row), action)
+
+
+def test_places_are_copied_verbatim(rows):
+    """A Navigate place is a span of its command: no typo, no filler inside it."""
+    for row in rows:
+        for action in row["actions"]:
+            if action["type"] == "Navigate":
+                assert action["place"] in " ".join(command(row).lower().split()), command(row)
+
+
+# Direction cues (this test's own lexicon, written apart from phrases.py).
+_LEFT_CLOCKWISE = r"(?:counter|anti|contra)[\s-]*clock\s*wise|counter to the clockwise|opposite to clockwise"
+CUES = {
+    "left": re.compile(rf"{_LEFT_CLOCKWISE}|\b(?:left|leftward|ccw|lt|l)\b"),
+    "right": re.compile(r"\b(?:right|rightward|clock\s*wise|cw|rt|r)\b"),
+    "backward": re.compile(r"\b(?:back\w*|bk|bkwd|bwd|rev|revers\w*|retreat\w*|rear\w*|behind|"
+                           r"withdraw\w*)\b"),
+}
+
+
+CUES["forward"] = re.compile(r"\b(?:forwards?|ahead|straight|front\w*|onwards?|advance|fwd|fw|fwrd)\b")
+
+
+def cues(text: str) -> set[str]:
+    """The directions a command has a word for ("counterclockwise" says left, not right)."""
+    text = text.lower()
+    found = {name for name, pattern in CUES.items() if pattern.search(text)}
+    if not CUES["right"].search(re.sub(_LEFT_CLOCKWISE, " ", text)):
+        found.discard("right")
+    return found
+
+
+def directions(action: dict) -> set[str]:
+    kind = action["type"]
+    if kind == "Move":
+        return {"backward"} if action["distance"] < 0 else set()
+    if kind in ("Turn",):
+        return {"right"} if action["angle"] < 0 else {"left"}
+    if kind in ("DefaultTurn", "Shape"):
+        return {"right"} if action["direction"] < 0 else {"left"}
+    if kind == "TimedMove":
+        return {action["direction"]} - {"forward"}
+    return set()
+
+
+def test_every_non_default_direction_has_a_cue(rows):
+    """Backward and right need a word that says so; left needs one unless the command
+    gives no side at all (an unsided turn turns left). Typos never touch these words."""
+    for row in rows:
+        found = cues(command(row))
+        for action in row["actions"]:
+            for direction in directions(action):
+                if direction == "left" and (len(row["actions"]) > 1 or not found & {"left", "right"}):
+                    continue  # "turn 90 degrees", "turn around": left by the policy
+                assert direction in found, (command(row), action)
+        if len(row["actions"]) == 1 and row["actions"][0]["type"] in ("Move", "Turn", "TimedMove"):
+            (wanted,) = directions(row["actions"][0]) or {"forward"}
+            opposite = {"left": "right", "right": "left", "backward": None, "forward": "backward"}
+            assert opposite[wanted] not in found or wanted in found, (command(row), row["actions"])
+
+
+def test_a_default_direction_only_where_the_opposite_is_not_said(rows):
+    """An unsided straight move goes forward and an unsided turn left (the policy), but not
+    in a command that names the opposite elsewhere ("turn right 90, then turn 45 degrees"):
+    a person could mean either, and the grounding check reads cues per command."""
+    opposite = {"forward": "backward", "left": "right"}
+    for row in rows:
+        if row["intent"] == "refuse":
+            continue
+        found = cues(command(row))
+        for action in row["actions"]:
+            for direction in directions(action) or ({"forward"} if action["type"] in (
+                    "Move", "TimedMove") else set()):
+                if direction in opposite:
+                    assert direction in found or opposite[direction] not in found, (
+                        command(row), action)
+
+
+REFUSED = {  # what a command says -> the refusal it must get (the whole answer)
+    "unbounded": r"\b(?:until|till|til|forever|indefinitely|nonstop|endlessly|continuously)\b",
+    "unsupported": r"sideways|diagonal|zig-?zag|slalom|in (?:a|an) (?:circle|arc|curve)|circular"
+                   r"|perimeter|along the wall|follow the (?:\w+ )?wall|strafe|figure (?:eight|of)"
+                   r"|spiral|curved path|\borbit",
+}
+
+
+def test_refused_classes_are_refused_whole(rows):
+    """Unbounded and unsupported motions are refused, and so is any sequence with one."""
+    seen = Counter()
+    for row in rows:
+        text = command(row).lower()
+        for reason, pattern in REFUSED.items():
+            if re.search(pattern, text):
+                seen[reason] += 1
+                assert [a["type"] for a in row["actions"]] == ["Refuse"], (text, row["actions"])
+                if row["category"] not in ("refuse_injection", "refuse_unsafe_speed", "refuse_unclear"):
+                    assert row["actions"][0]["reason"] == REFUSAL_REASONS[reason], text
+    assert min(seen.values()) > 20, seen
+
+
+_NUMBER = r"(?:[\d.,]+|(?:\b(?:" + "|".join(ONES + [t for t in TENS if t]) + r")\b[\s-]*)+)"
+_SPEED = re.compile(rf"{_NUMBER}\s*(?:(?:m|cm|ft|rad|deg|°)/s|(?:meters?|metres?|centimet\w+|cm|feet|"
+                    rf"foot|radians?|degrees?)\s+per\s+second)")
+
+
+def test_a_speed_without_a_bound_is_refused(rows):
+    """"move forward at 0.5 m/s": a speed and no distance, angle, time or named turn is
+    unbounded (and the data holds such commands)."""
+    count = 0
+    for row in rows:
+        text = command(row).lower()
+        rest = _SPEED.sub(" ", text)
+        if rest != text and not mentioned_numbers(rest) and not re.search(
+                "|".join(LEXICON.values()), text):
+            count += 1
+            assert row["intent"] == "refuse", (text, row["actions"])
+    assert count > 10
+
+
+def test_the_behaviours_users_need_are_all_in_the_data(rows):
+    """The outside-set failure classes of issue 12, each present in the data."""
+    def has(pred):
+        return sum(1 for r in rows if pred(r))
+    targets = lambda r: r["messages"][2]["content"]
+    assert has(lambda r: re.search(r"^Turn (?:left|right)(?: slowly| quickly)?\.$", targets(r), re.M)) > 50
+    assert has(lambda r: re.search(r"^Move \w+ for [\d.]+ (?:s|min) at ", targets(r), re.M)) > 20
+    assert has(lambda r: "Turn left." in targets(r) and "Move" in targets(r)) > 5  # "turn left and go 5 m"
+    assert has(lambda r: re.search(r"covering|a distance of|spanning|a length of", command(r).lower())
+               and r["intent"] != "refuse") > 30
+    assert has(lambda r: "counter to the clockwise" in command(r).lower()) > 0
+    assert has(lambda r: re.search(r"\bClockwise\b|\bLeft\b|\bRight\b", command(r))) > 20
+    assert has(lambda r: r["category"].startswith("refuse_") and len(re.findall(
+        r"\b(?:then|subsequently|followed by|after that|once)\b", command(r).lower())) > 0) > 20
+    assert {r["style"] for r in rows} == set(C.STYLES) | {"template"}
 
 
 def test_seed_examples_always_in_train(splits):
@@ -110,10 +271,9 @@ def test_seed_examples_always_in_train(splits):
 
 
 @pytest.mark.parametrize("template, slots, expected", [
-    ("move/00", {"ldir": "forward", "dist": "3 feet"}, "move forward 3 feet"),
-    ("move/24", {"dist": "half a meter"}, "back up half a meter"),
-    ("turn/00", {"adir": "clockwise", "angle": "ninety degrees"}, "turn clockwise ninety degrees"),
-    ("timed_move/00", {"ldir": "forward", "dur": "3 seconds"}, "drive forward for 3 seconds"),
+    ("navigate/00", {"place": "the kitchen"}, "go to the kitchen"),
+    ("shape/00", {"dist": "2 m"}, "drive a 2 m square"),
+    ("stop/05", {}, "halt"),
 ])
 def test_template_ids_are_stable(template, slots, expected):
     category = template.split("/")[0]
@@ -158,46 +318,17 @@ def test_number_words_read_back(n, hyphen, use_and):
     assert mentioned_numbers(number_to_words(n, hyphen, use_and)) == {float(n)}
 
 
-@pytest.mark.parametrize("command_text, expected", [
-    # (a command built from fixed template + slots, the actions the builders must produce)
-    ("turn around", [Turn(180, "deg")]),
-    ("quarter turn clockwise", [Turn(-90, "deg")]),
-    ("do a full turn", [Turn(360, "deg")]),
-])
-def test_named_turns(command_text, expected):
-    tpl = next(t for t in G.all_templates()["turn_named"] if t.text == command_text)
-    builder = G._Builder(random.Random(0), {tpl.id})
-    _, text, actions = builder.clause("turn_named", tpl, mod_prob=0.0)
-    assert text == command_text and actions_equal(expected, actions)
-
-
 def test_shapes_are_one_line_that_copies_the_side():
     """The model copies shape, side and direction; code computes the sides and turns."""
+    words = C.Composer(random.Random(0), frozenset(), new=False)
     for tpl in G.all_templates()["shape"]:
-        _, text, actions = G._Builder(random.Random(0), {tpl.id}).clause("shape", tpl)
+        _, text, actions = G._Builder(random.Random(0), {tpl.id}, words).clause("shape", tpl)
         (shape,) = actions
         assert isinstance(shape, Shape) and (SHAPE_SIDES[shape.name], shape.direction) == tpl.extra
         assert shape.side in mentioned_numbers(text) and "\n" not in render_response(actions)
     G.check_copied("drive a 2 m square", [Shape("square", 2)], "shape")
     with pytest.raises(AssertionError, match="distance 3.0"):
         G.check_copied("drive a 2 m square", [Shape("square", 3)], "shape")
-
-
-def test_copy_direction_and_units_in_generated_moves(rows):
-    """Table-free property over the data: "back"/"reverse" words give negative distances,
-    clockwise/right give negative angles."""
-    for row in rows:
-        if row["category"] != "move":
-            continue
-        text, move = command(row).lower(), row["actions"][0]
-        if any(w in text for w in ("back", "reverse", "retreat")) and "forward" not in text:
-            assert move["distance"] < 0, text
-    for row in rows:
-        if row["category"] == "turn":
-            text, turn = command(row).lower(), row["actions"][0]
-            if "counter" not in text and "anti" not in text and "ccw" not in text and (
-                    " clockwise" in f" {text}" or "right" in text):
-                assert turn["angle"] < 0, text
 
 
 def test_write_dataset_and_cli(tmp_path, capsys):
@@ -209,16 +340,6 @@ def test_write_dataset_and_cli(tmp_path, capsys):
     assert stats["splits"]["train"]["rows"] + stats["splits"]["heldout"]["rows"] == 200
     assert stats["splits"]["train"]["sha256"] == G.file_sha256(tmp_path / "train.jsonl")
     assert sum(stats["splits"]["heldout"]["intents"].values()) == stats["splits"]["heldout"]["rows"]
-
-
-def test_exclude_keeps_commands_out(tmp_path):
-    first = G.generate_dataset(n=300, seed=0)
-    banned = [command(r) for r in first["train"][5:50]]
-    path = tmp_path / "eval.jsonl"
-    path.write_text("".join(json.dumps({"command": c}) + "\n" for c in banned))
-    again = G.generate_dataset(n=300, seed=0, exclude=G.read_commands(path))
-    keys = {G.normalise_command(command(r)) for s in again.values() for r in s}
-    assert keys.isdisjoint(G.normalise_command(c) for c in banned)
 
 
 @settings(max_examples=30, deadline=None)

@@ -145,28 +145,31 @@ def test_non_integers_are_refused_for_integer_fields(value):
 
 # ---------------------------------------------------------------- evaluation commands kept out
 
-def test_default_run_excludes_every_hand_written_command():
-    from training.datasets import HANDWRITTEN, excluded_commands, load_handwritten
+def test_default_run_excludes_every_evaluation_command():
+    from training.data.exclusion import EVAL_SETS, read_commands
+    from training.datasets import excluded_commands
 
-    commands = [item.command for item in load_handwritten(HANDWRITTEN)]
+    commands = [c for path in EVAL_SETS for c in read_commands(path)]
     assert TrainConfig().exclude_eval_commands
-    assert excluded_commands(TrainConfig()) == commands and len(commands) >= 38
+    assert excluded_commands(TrainConfig()) == commands and len(commands) >= 38 + 650
 
 
 @pytest.mark.parametrize("exclude, leaked", [(False, True), (True, False)])
 def test_generated_training_data_leaks_only_without_the_exclusion(exclude, leaked):
-    """Without the exclusion the default data holds hand-written commands verbatim. The
-    tutorial's own five examples stay in train by design (generate.SEED_EXAMPLES)."""
+    """Without the exclusion the default data holds evaluation commands or near-duplicates
+    of them. The tutorial's own five examples stay in train by design
+    (robot_sft.tutorial.SEED_EXAMPLES)."""
+    from training.data.exclusion import NearDuplicates, eval_set_commands
     from training.data.generate import SEED_EXAMPLES, normalise_command
-    from training.datasets import load_handwritten, load_rows
+    from training.datasets import load_rows
 
-    handwritten = {normalise_command(item.command) for item in load_handwritten()}
-    handwritten -= {normalise_command(command) for command, _, _ in SEED_EXAMPLES}
+    evaluation = NearDuplicates(eval_set_commands())
+    seeds = {normalise_command(command) for command, _, _ in SEED_EXAMPLES}
     train, heldout, source = load_rows(TrainConfig(exclude_eval_commands=exclude))
-    generated = {normalise_command(m["content"]) for row in train + heldout
-                 for m in row["messages"] if m["role"] == "user"}
-    assert bool(handwritten & generated) == leaked
-    assert (f" {len(load_handwritten())} evaluation commands excluded" in source) == exclude
+    generated = [m["content"] for row in train + heldout for m in row["messages"]
+                 if m["role"] == "user" and normalise_command(m["content"]) not in seeds]
+    assert any(c in evaluation for c in generated) == leaked
+    assert (f" {len(eval_set_commands())} evaluation commands excluded" in source) == exclude
 
 
 @pytest.mark.parametrize("values", [{"exclude_eval_commands": False}, {"data": "rows.jsonl"}])
@@ -179,7 +182,7 @@ def test_nothing_is_excluded_when_off_or_for_a_data_file(values):
 def test_a_missing_evaluation_file_is_skipped_with_a_note(tmp_path, capsys):
     from training.datasets import excluded_commands
 
-    assert excluded_commands(TrainConfig(), tmp_path / "handwritten_commands.jsonl") == []
+    assert excluded_commands(TrainConfig(), [tmp_path / "handwritten_commands.jsonl"]) == []
     assert "are not excluded" in capsys.readouterr().out
 
 

@@ -6,7 +6,8 @@ out, and the two hand-made test sets.
                            on) or read from --data / --eval_data in any loader format
   heldout_items(values)    that held-out split again, from an adapter's recorded config
   load_handwritten()       test/data/handwritten_commands.jsonl: commands typed the way
-                           people type them (never trained on: excluded_commands)
+                           people type them (never trained on, nor is the independent
+                           set: excluded_commands)
   load_independent()       test/data/independent_commands.jsonl: 650 commands in 130
                            paraphrase groups of 5 styles, written apart from the templates
                            (test/data/INDEPENDENT_SET.md)
@@ -88,19 +89,16 @@ def read_rows(source: str, data_format: str, split: str) -> list[dict]:
         raise TrainingError(f"data {source}: {exc}") from exc
 
 
-def excluded_commands(config: TrainConfig, path=None) -> list[str]:
-    """Commands the generated data must not contain: the hand-written evaluation set
-    (`path`, default HANDWRITTEN) when exclude_eval_commands is on. That file lives in
-    the source tree's test/data; a pip-installed package has no copy, so then nothing
-    is excluded and a note says so."""
+def excluded_commands(config: TrainConfig, paths=None) -> list[str]:
+    """Commands the generated data must not contain, nor near-duplicates of: every
+    evaluation set in test/data (`paths`, default training.data.exclusion.EVAL_SETS: the
+    hand-written and the independent set) when exclude_eval_commands is on. A
+    pip-installed package has no test/data: then nothing is excluded and a note says so."""
     if not config.exclude_eval_commands or config.data:
         return []
-    path = Path(path or HANDWRITTEN)
-    if not path.is_file():
-        say(f"note: {path} not found (package installed without its tests): the hand-written "
-            f"evaluation commands are not excluded from the generated data")
-        return []
-    return [item.command for item in load_handwritten(path)]
+    from training.data.exclusion import EVAL_SETS, eval_set_commands
+
+    return eval_set_commands(EVAL_SETS if paths is None else paths, note=say)
 
 
 def load_rows(config: TrainConfig) -> tuple[list[dict], list[dict], str]:

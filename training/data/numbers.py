@@ -54,10 +54,11 @@ def number_to_words(n: int, hyphen: bool = True, use_and: bool = False) -> str:
     return head + (" and " if use_and else " ") + number_to_words(rest, hyphen)
 
 
-def _unit_word(unit: str, value: float, rng, abbreviation_ok: bool = True) -> str:
-    abbreviations, singular, plural = UNIT_SPELLINGS[unit]
-    choices = plural if value != 1 else singular
-    if abbreviation_ok and rng.random() < 0.45:
+def _unit_word(unit: str, value: float, rng, abbreviation_ok: bool = True,
+               abbreviate: float = 0.45, singular: bool = False) -> str:
+    abbreviations, singulars, plurals = UNIT_SPELLINGS[unit]
+    choices = plurals if value != 1 and not singular else singulars
+    if abbreviation_ok and rng.random() < abbreviate:
         return rng.choice(abbreviations)
     return rng.choice(choices)
 
@@ -79,25 +80,27 @@ def say_number(value: float, rng, words: float = 0.2) -> str:
     return text
 
 
-def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = False) -> str:
+def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = False,
+                 abbreviate: float = 0.45, singular: bool = False, attach: float = 0.35) -> str:
     """A quantity as a person would type it: "3 feet", "2m", "half a meter", "90°".
-    `bare` drops the unit (only for angles, read as degrees)."""
+    `bare` drops the unit (only for angles, read as degrees). Styles: `abbreviate` is the
+    chance of "m" over "meters", `singular` says "2 meter" (non-native English), `attach`
+    the chance of "2m" over "2 m"."""
     if bare:
         return say_number(value, rng, words)
     if rng.random() < words:  # fractions said in words
-        singular = UNIT_SPELLINGS[unit][1]
-        plural = UNIT_SPELLINGS[unit][2]
+        singulars, plurals = UNIT_SPELLINGS[unit][1:]
         if value == 0.5:
-            return f"half a {rng.choice(singular)}"
+            return f"half a {rng.choice(singulars)}"
         if value == 1 and unit not in ("in", "deg", "rad"):
-            return f"{'an' if unit == 'in' else 'a'} {rng.choice(singular)}"
+            return f"{'an' if unit == 'in' else 'a'} {rng.choice(singulars)}"
         if value in (1.5, 2.5) and rng.random() < 0.7:
-            return f"{ONES[int(value)]} and a half {rng.choice(plural)}"
+            return f"{ONES[int(value)]} and a half {rng.choice(plurals)}"
     number = say_number(value, rng, words)
-    unit_text = _unit_word(unit, value, rng, abbreviation_ok=number[-1].isdigit())
+    unit_text = _unit_word(unit, value, rng, number[-1].isdigit(), abbreviate, singular)
     attached = number[-1].isdigit() and (unit_text in ("m", "cm", "mm", "ft", "°", "s")
                                          or (unit_text == "m/s" and rng.random() < 0.5))
-    if unit_text == "°" or (attached and rng.random() < 0.35):
+    if unit_text == "°" or (attached and rng.random() < attach):
         return number + unit_text
     return f"{number} {unit_text}"
 
@@ -148,3 +151,14 @@ def mentioned_numbers(text: str) -> set[float]:
                 found.add(1.0)
         i += 1
     return found
+
+
+_NUMBER_WORDS = set(ONES) | {t for t in TENS if t} | {"hundred", "half", "quarter"}
+_ANY_NUMBER = re.compile(r"\d+(?:[.,]\d+)?|\.\d+")
+
+
+def mask_numbers(text: str) -> str:
+    """Digits and number words -> "#", for comparing phrasings whatever their numbers
+    ("drive two and a half m" -> "drive # and a # m")."""
+    text = _ANY_NUMBER.sub("#", text)
+    return " ".join("#" if w in _NUMBER_WORDS else w for w in re.split(r"[\s-]+", text) if w)

@@ -1,0 +1,178 @@
+"""The composer: components crossed into commands with their actions, a held-out split by
+component, fluff that never says a number or a direction, and the surface-form measure."""
+import random
+import re
+
+import pytest
+
+from robot_sft.response_format import (
+    REFUSAL_REASONS, DefaultTurn, Move, Navigate, Refuse, Status, Stop, TimedMove, Turn,
+    actions_equal, parse_response, render_response,
+)
+from training.data import compose as C, phrases as P
+from training.data.diversity import forms_per_meaning, summary
+from training.data.noise import spoken
+from training.data.numbers import ONES, TENS, UNIT_SPELLINGS, mask_numbers, mentioned_numbers
+
+HELD = C.split_components(0, 0.15)
+KINDS = ["move", "turn", "default_turn", "named_turn", "timed_move", "timed_turn", "unbounded",
+         "unsupported", "sequence"]
+
+
+def composer(new=False, seed=0):
+    def template_clause(category):  # sequences may hold navigation, status or stop
+        return {"navigate": ("navigate/00", "go to the server room", [Navigate("server room")]),
+                "stop": ("stop/00", "stop", [Stop()]),
+                "status_battery": ("status_battery/00", "check the battery", [Status("battery")]),
+                "status_obstacles": ("status_obstacles/00", "check for obstacles",
+                                     [Status("obstacles")])}[category]
+    return C.Composer(random.Random(seed), HELD, new=new, template_clause=template_clause)
+
+
+def test_split_hides_some_of_each_family_but_never_core_words():
+    assert C.split_components(0, 0.15) == HELD and C.split_components(1, 0.15) != HELD
+    for family, entries in C.FAMILIES.items():
+        hidden = {i for i in range(len(entries)) if f"{family}/{i}" in HELD}
+        assert len(hidden) < len(entries), family  # something left to train on
+        assert not {C._text(entries[i]) for i in hidden} & P.CORE.get(family, set()), family
+        if len(entries) >= 10:
+            assert hidden, family
+    assert set(P.CORE) <= set(C.FAMILIES)
+    for family, core in P.CORE.items():  # a CORE entry that is not in its family is a typo
+        assert core <= {C._text(e) for e in C.FAMILIES[family]}, family
+
+
+@pytest.mark.parametrize("new", [False, True])
+def test_train_rows_use_no_hidden_component_and_held_out_rows_use_one(new):
+    comp = composer(new)
+    for kind in KINDS * 30:
+        comp.command(kind)
+        assert comp.used_new() == new and all(c in HELD for c in comp.used if c in HELD)
+        assert set(comp.used) & HELD if new else not set(comp.used) & HELD
+
+
+def test_deterministic_for_a_seed():
+    a, b, c = composer(seed=3), composer(seed=3), composer(seed=4)
+    first = [a.command(k)[0] for k in KINDS * 5]
+    assert first == [b.command(k)[0] for k in KINDS * 5]
+    assert first != [c.command(k)[0] for k in KINDS * 5]
+
+
+def test_every_composed_target_parses_back_and_copies_its_numbers():
+    comp = composer()
+    for kind in KINDS * 60:
+        text, clause = comp.command(kind)
+        target = render_response(clause.actions) if clause.actions else None
+        if target:
+            assert actions_equal(clause.actions, parse_response(target)), (text, target)
+        if not clause.refusal and not clause.named:
+            C.check_copied(text, clause.actions)
+        assert len(text.split()) <= C.MAX_WORDS[comp.style]
+
+
+@pytest.mark.parametrize("kind, expected_type", [
+    ("move", Move), ("turn", Turn), ("default_turn", DefaultTurn), ("named_turn", Turn),
+    ("timed_move", TimedMove), ("timed_turn", TimedMove)])
+def test_each_kind_gives_its_action(kind, expected_type):
+    comp = composer()
+    for _ in range(40):
+        text, clause = comp.command(kind)
+        (action,) = clause.actions
+        assert type(action) is expected_type, (text, action)
+        if kind == "default_turn":  # no angle said, none written: `Turn left.`
+            assert not mentioned_numbers(text) - {1.0}, text
+        if kind == "timed_move":
+            assert action.is_linear
+
+
+@pytest.mark.parametrize("kind, reason", [("unbounded", "unbounded"), ("unsupported", "unsupported")])
+def test_refused_kinds_refuse(kind, reason):
+    comp = composer()
+    for _ in range(60):
+        text, clause = comp.command(kind)
+        assert clause.actions == [Refuse(REFUSAL_REASONS[reason])] and clause.refusal == reason
+
+
+def test_a_refused_part_refuses_the_whole_sequence():
+    comp, refused, moved = composer(), 0, 0
+    for _ in range(300):
+        text, clause = comp.command("sequence")
+        if clause.refusal:
+            refused += 1
+            assert clause.actions == [Refuse(REFUSAL_REASONS[clause.refusal])]
+        else:
+            moved += 1
+            assert len(clause.actions) >= 2 and not any(isinstance(a, Refuse) for a in clause.actions)
+    assert 0.1 < refused / (refused + moved) < 0.35
+
+
+def test_places_in_sequences_stay_whole():
+    """Fillers and typos never land inside a place name the target copies."""
+    comp, seen = composer(seed=7), 0
+    for _ in range(600):
+        text, clause = comp.command("sequence")
+        if Navigate("server room") in clause.actions:
+            seen += 1
+            assert "server room" in text.lower(), text
+    assert seen > 30
+
+
+@pytest.mark.parametrize("text, ing", [
+    ("back up 2 m", "backing up 2 m"), ("drive forward 2 m", "driving forward 2 m"),
+    ("spin left for 3 s", "spinning left for 3 s"), ("make a left turn", "making a left turn"),
+    ("reverse your direction and travel 3 ft", "reversing your direction and traveling 3 ft"),
+    ("pivot right", "pivoting right"), ("quarter turn", None), ("u-turn", None),
+    ("forward, drive 2 m", None), ("at 0.3 m/s, drive 2 m", None)])
+def test_gerunds(text, ing):
+    assert C.gerund(text) == ing
+
+
+FLUFF = ["PREAMBLE", "SUFFIX", "JOINER", "OPENER", "FINALLY", "AFTER", "FILLER", "SPOKEN_PREAMBLE",
+         "SPOKEN_JOINER", "FORMAL_PREAMBLE", "FORMAL_SUFFIX", "LONG_PREAMBLE", "LONG_SUFFIX",
+         "LONG_JOINER", "NN_PREAMBLE", "NN_JOINER", "TERSE_JOINER"]
+_CUE = re.compile(r"\b(?:left|right|clockwise|counterclockwise|ccw|cw|forwards?|backwards?|back|"
+                  r"ahead|straight|reverse|slow\w*|quick\w*|fast|careful\w*|gentl\w*|around)\b")
+
+
+@pytest.mark.parametrize("family", FLUFF)
+def test_fluff_says_no_number_unit_pace_or_direction(family):
+    """Openings, closings, fillers and connectors carry no meaning: no number, unit, pace
+    or direction (only "go ahead and", which must not read as forward)."""
+    units = {w for spellings in UNIT_SPELLINGS.values() for g in spellings for w in g} - {"in", "s"}
+    numbers = set(ONES) | {t for t in TENS if t} | {"hundred", "half", "quarter"}
+    for entry in C.FAMILIES[family]:
+        text = re.sub(r"\{\w+\}", " ", entry).lower().replace("go ahead and", " ")
+        assert not re.search(r"\d", text), entry
+        assert not _CUE.search(text), entry
+        assert not set(re.findall(r"[a-z/°']+", text)) & (units | numbers), entry
+
+
+def test_families_are_data_with_stable_slots():
+    """Every slot a frame uses is one the composer fills; quantity phrases hold one {q}."""
+    for family in ("DISTANCE", "ANGLE", "DURATION", "SPEED", "NN_DISTANCE", "NN_ANGLE",
+                   "NN_DURATION", "NN_SPEED", "TERSE_SPEED", "TERSE_DURATION"):
+        assert all(e.count("{q}") == 1 for e in C.FAMILIES[family]), family
+    for family in ("JOINER", "SPOKEN_JOINER", "LONG_JOINER", "NN_JOINER", "TERSE_JOINER", "FINALLY"):
+        assert all(("{b}" in e) != ("{b_ing}" in e) for e in C.FAMILIES[family]), family
+    assert {a for _, a in P.NAMED_TURN} | {a for _, a in P.NAMED_NOUN} == {90, 180, 270, 360}
+
+
+def test_spoken_keeps_numbers_and_protected_words_whole():
+    for seed in range(200):
+        text = spoken("Drive one and a half metres forward, then turn 8,5 degrees.",
+                      random.Random(seed), lambda: "um", C.PROTECTED)
+        assert "one and a half metres" in text and "8,5 degrees" in text and "," not in text[:20]
+        assert text == text.lower()
+
+
+def test_surface_forms_per_meaning():
+    def row(command, target):
+        return {"messages": [{"role": "user", "content": command},
+                             {"role": "assistant", "content": target}]}
+    rows = [row("drive 2 m", "Move forward 2 m."), row("Drive 2 m!", "Move forward 2 m."),
+            row("go 2 m", "Move forward 2 m."), row("drive 3 m", "Move forward 3 m."),
+            row("turn left", "Turn left.")]
+    assert forms_per_meaning(rows) == {"Move forward 2 m.": 2, "Move forward 3 m.": 1, "Turn left.": 1}
+    assert forms_per_meaning(rows, skeleton=True) == {"Move forward # m.": 2, "Turn left.": 1}
+    assert summary(rows, min_rows=2)["skeleton"]["mean_forms"] == 2
+    assert mask_numbers("drive two and a half m then 0.5 m") == "drive # and a # m then # m"
