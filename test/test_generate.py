@@ -304,12 +304,14 @@ def test_quantities_are_said_as_people_say_them(value, unit, words, expected):
 
 
 @pytest.mark.parametrize("text, numbers", [
-    ("back up 3 feet", {3}), ("go half a meter", {0.5, 1}), ("turn ninety degrees", {90}),
+    ("back up 3 feet", {3}), ("go half a meter", {0.5}), ("turn ninety degrees", {90}),
     ("spin one hundred and eighty degrees", {180}), ("forty-five degrees", {45}),
     ("two and a half metres", {2.5}), ("drive 1,5 m at .2 m/s", {1.5, 0.2}),
-    ("move a hundred centimeters", {100}), ("for half a minute", {0.5, 1}),
+    ("move a hundred centimeters", {100}), ("for half a minute", {0.5}),
 ])
 def test_mentioned_numbers(text, numbers):
+    """The generator checks its targets with the node's own reader (one reader, so the
+    data never teaches a number the grounding check would refuse)."""
     assert mentioned_numbers(text) == {float(n) for n in numbers}
 
 

@@ -2,15 +2,20 @@
 
 The generator writes a quantity into a command with `say_quantity` and copies the
 same value and canonical unit into the target action (copy, don't compute).
-`mentioned_numbers` reads numbers back out of a command; the generator uses it to
-check that every number in a target really appears in its command.
-Pure Python.
+Reading numbers back out of a command is the node's job (`robot_sft.grounding.
+mentioned_numbers`, re-exported here): the generator checks every target against the
+same reader that grounds the model's answers, so the data can never teach a number
+the node would refuse. Pure Python.
 """
 from __future__ import annotations
 
 import re
 
+from robot_sft.grounding import ONES, TENS, mentioned_numbers
 from robot_sft.response_format import format_number
+
+__all__ = ["ONES", "TENS", "UNIT_SPELLINGS", "mask_numbers", "mentioned_numbers",
+           "number_to_words", "say_number", "say_quantity"]
 
 # Spellings per canonical unit: (abbreviations, singular words, plural words).
 UNIT_SPELLINGS = {
@@ -30,11 +35,6 @@ UNIT_SPELLINGS = {
     "deg/s": (["deg/s", "°/s"], ["degree per second"], ["degrees per second"]),
 }
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-        "eighteen", "nineteen"]
-TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_WORD_VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if w}
 
 
 def number_to_words(n: int, hyphen: bool = True, use_and: bool = False) -> str:
@@ -105,53 +105,7 @@ def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = 
     return f"{number} {unit_text}"
 
 
-# --------------------------------------------------------------------------
-# Reading numbers back (to check that targets copy what the command says)
-# --------------------------------------------------------------------------
-
-_DIGITS = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|\.\d+)")
-_ALL_UNIT_WORDS = {w for spellings in UNIT_SPELLINGS.values() for group in spellings for w in group}
-
-
-def mentioned_numbers(text: str) -> set[float]:
-    """Every number a command mentions, in digits or words ("two and a half" -> 2.5,
-    "half a meter" -> 0.5, "a foot" -> 1)."""
-    text = text.lower()
-    found = {float(m.replace(",", ".")) for m in _DIGITS.findall(text)}
-    tokens = re.findall(r"[a-z°/']+", text.replace("-", " "))
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        starts_hundred = token in ("a", "an") and tokens[i + 1:i + 2] == ["hundred"]
-        if token in _WORD_VALUES or starts_hundred:
-            total, current = 0, _WORD_VALUES.get(token, 1)
-            i += 1
-            while i < len(tokens):
-                t = tokens[i]
-                if t == "hundred":
-                    current *= 100
-                elif t in _WORD_VALUES:
-                    current += _WORD_VALUES[t]
-                elif t == "and" and i + 1 < len(tokens) and tokens[i + 1] in _WORD_VALUES:
-                    pass
-                elif t == "and" and tokens[i + 1:i + 3] == ["a", "half"]:
-                    current += 0.5
-                    i += 2
-                else:
-                    break
-                i += 1
-            found.add(float(total + current))
-            continue
-        if token == "half":
-            found.add(0.5)
-        elif token in ("a", "an") and i + 1 < len(tokens):
-            if tokens[i + 1] == "quarter":
-                found.add(0.25)
-            elif tokens[i + 1] in _ALL_UNIT_WORDS:
-                found.add(1.0)
-        i += 1
-    return found
-
+# Comparing phrasings whatever their numbers
 
 _NUMBER_WORDS = set(ONES) | {t for t in TENS if t} | {"hundred", "half", "quarter"}
 _ANY_NUMBER = re.compile(r"\d+(?:[.,]\d+)?|\.\d+")
