@@ -15,14 +15,14 @@ import unicodedata
 # least one is a stop word: "Stop!", "emergency stop", "stop now please", "halt".
 # "Stop at the kitchen" is not one (it goes to the model, and still preempts motion).
 STOP_WORDS = frozenset({
-    "stop", "halt", "freeze", "estop", "abort", "emergency",
+    "stop", "halt", "freeze", "estop", "abort", "emergency", "enough", "whoa", "woah",
     "stopp", "arrête", "arrete", "alto",  # common enough to honour without a model
 })
 STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move")
 _FILLER_WORDS = frozenset({
     "now", "please", "immediately", "right", "away", "the", "robot", "it", "all",
     "motion", "moving", "movement", "everything", "just", "hey", "ok", "okay", "you",
-    "at", "once", "asap",
+    "at", "once", "asap", "thats", "that", "is", "stay",
 })
 
 _STOP_PHRASES = re.compile(r"\b(?:" + "|".join(STOP_PHRASES) + r")\b")

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    direction_cues, direction_grounded, mentioned_numbers, named_turn_angles, place_spans,
-    unit_mentioned,
+    direction_cues, direction_grounded, mentioned_numbers, named_turn_angles, names_a_place,
+    place_spans, unbounded_cue, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -245,6 +245,7 @@ class Vocabulary:
     turn_degrees: tuple = ()          # more texts, for an angle in degrees only (named turns)
     units: frozenset | None = None    # canonical units
     directions: frozenset | None = None
+    bare_turns: frozenset | None = None  # sides "Turn left." may take (no angle): said ones
 
     def kept(self, names) -> list:
         """`names` (units or direction words) this vocabulary allows, in their order."""
@@ -294,8 +295,11 @@ def motion_lines(vocabulary: Vocabulary = Vocabulary()) -> list:
         named = Rule("named-turn", words(v.turn_degrees)) if v.turn_degrees else None
         how_far = _alternatives(_quantity(" ", amount, v.kept(sorted(ANGLE_UNITS))),
                                 _quantity(" ", named, ["deg"]), time)
-        how_far = [optional(how_far)] if how_far else []  # "Turn left." needs no number
-        lines.append(Rule("turn", seq(Lit("Turn "), words(turns), *how_far, angular, Lit("."))))
+        if how_far:
+            lines.append(Rule("turn", seq(Lit("Turn "), words(turns), how_far, angular, Lit("."))))
+        if bare := [t for t in turns if v.bare_turns is None or t in v.bare_turns]:
+            # "Turn left." needs no number, but its side must be said
+            lines.append(Rule("default-turn", seq(Lit("Turn "), words(bare), angular, Lit("."))))
         if sides := _quantity(" with ", side, v.kept(sorted(DISTANCE_UNITS))):
             shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), sides,
                         Lit(" sides, turning "), words(turns))
@@ -350,6 +354,7 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
     unknown place can then be named but never replaced by a known one: the node refuses
     it in words."""
     cues = direction_cues(command)
+    endless = unbounded_cue(command) is not None  # no motion grounds "... forever"
     said = {format_number(n) for n in mentioned_numbers(command)}
     vocabulary = Vocabulary(
         numbers=tuple(sorted(said, key=len, reverse=True)),
@@ -357,8 +362,9 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
                                   key=len, reverse=True)),
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
-                             if direction_grounded(d, cues)))
-    spans = [s for s in place_spans(command) if _is_place(s)]
+                             if direction_grounded(d, cues) and not endless),
+        bare_turns=frozenset(cues))
+    spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
     return response_grammar(spans or ["unknown place"], max_lines, vocabulary)
 
 

@@ -13,9 +13,12 @@ What counts as said (docs/command-policy.md):
   turns of `NAMED_TURNS` ("quarter turn" = 90 deg, "turn around" = 180 deg);
 - units in any spelling of `UNIT_WORDS`; an angle with no unit is in degrees;
 - a direction needs a cue word (`DIRECTION_CUES`), except the defaults the policy
-  names: forward for a straight move and left (counter-clockwise) for a turn, when
-  the command names no opposite direction;
-- a place is a run of the command's own words.
+  names: forward for a straight move and left (counter-clockwise) for a turn with an
+  angle, when the command names no opposite direction; `Turn left.` (no angle) needs
+  its side said ("turn" alone is unclear);
+- a place is a run of the command's own words that names something ("that place" does
+  not);
+- a command that asks for endless motion ("forever", `UNBOUNDED_CUES`) grounds no motion.
 The same readers build the decode-time grammar for the command
 (robot_sft.grammar.grounded_grammar), so the grammar and this check agree.
 Pure Python: no torch, no rclpy.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import re
 
 from robot_sft.response_format import (
-    DefaultTurn, Move, Navigate, Shape, TimedMove, Turn, format_number,
+    MOTION_ACTIONS, DefaultTurn, Move, Navigate, Shape, TimedMove, Turn, format_number,
 )
 
 # ------------------------------------------------------------------ numbers
@@ -42,16 +45,19 @@ _DIGITS = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|\.\d+)")
 # Turns said by name: the angle (deg) a phrase stands for. "around" covers "turn
 # around", "spin around"; "180" is also a digit, read as a number anyway.
 NAMED_TURNS = {
-    90.0: ("quarter turn", "quarter of a turn", "quarter rotation", "quarter circle"),
+    90.0: ("quarter turn", "quarter of a turn", "quarter rotation", "quarter circle",
+           "quarter of a full turn", "quarter of a full rotation", "quarter round"),
     180.0: ("turn around", "turn yourself around", "turn back around", "spin around",
             "u-turn", "u turn", "uturn", "about face", "about-face", "half turn",
             "half a turn", "half circle", "half a circle", "half rotation", "one-eighty",
             "one eighty", "other way", "opposite direction", "opposite way", "a 180"),
     270.0: ("three-quarter turn", "three quarter turn", "three quarters of a turn",
-            "three-quarters of a turn"),
+            "three-quarters of a turn", "three quarters of a full turn",
+            "three-quarters of a full turn", "three quarter round", "three-quarter round"),
     360.0: ("full turn", "full circle", "full rotation", "full spin", "complete turn",
             "complete circle", "complete rotation", "whole turn", "whole circle",
-            "a 360", "three-sixty", "three sixty"),
+            "a 360", "three-sixty", "three sixty", "full round", "complete round",
+            "full revolution", "complete revolution", "one revolution"),
 }
 
 
@@ -66,23 +72,65 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z°/']+|\d+(?:[.,]\d+)?|\.\d+", normalise(text).replace("-", " "))
 
 
+DIGIT_WORDS = ONES[:10]
+_UNIT_ONE = ("a", "an", "one", "single")  # "a foot", "one second", "a single metre" = 1
+
+
+def _decimals(tokens: list[str], i: int) -> tuple[float, int]:
+    """The fraction spoken after "point" at tokens[i:]: digit words one by one ("point
+    one four" = .14) or one number up to 99 ("point twenty five" = .25); (0, i) if none."""
+    digits = ""
+    while i < len(tokens) and tokens[i] in DIGIT_WORDS:
+        digits += str(DIGIT_WORDS.index(tokens[i]))
+        i += 1
+    if digits:
+        return float("0." + digits), i
+    if i < len(tokens) and tokens[i] in WORD_VALUES and WORD_VALUES[tokens[i]] >= 10:
+        value = WORD_VALUES[tokens[i]]
+        i += 1
+        if value % 10 == 0 and value >= 20 and i < len(tokens) and tokens[i] in DIGIT_WORDS[1:]:
+            value += DIGIT_WORDS.index(tokens[i])
+            i += 1
+        return value / 100, i
+    return 0.0, i
+
+
+def _tens(tokens: list[str], i: int) -> tuple[int, int]:
+    """A number 10..99 in words at tokens[i:] ("thirty five", "twelve"); (0, i) if none."""
+    if i < len(tokens) and tokens[i] in WORD_VALUES and WORD_VALUES[tokens[i]] >= 10:
+        value = WORD_VALUES[tokens[i]]
+        i += 1
+        if value % 10 == 0 and value >= 20 and i < len(tokens) and tokens[i] in DIGIT_WORDS[1:]:
+            value += DIGIT_WORDS.index(tokens[i])
+            i += 1
+        return value, i
+    return 0, i
+
+
 def mentioned_numbers(text: str) -> set[float]:
     """Every number a command mentions, in digits or words ("two and a half" -> 2.5,
-    "half a meter" -> 0.5, "a foot" -> 1, "a quarter" -> 0.25)."""
+    "half a meter" -> 0.5, "a foot" -> 1, "a quarter" -> 0.25, "three point one four"
+    -> 3.14, "point five" -> 0.5, "hundred eighty" -> 180, and angles as people say them,
+    "one thirty five" -> 135, "two seventy" -> 270)."""
     text = normalise(text)
     found = {float(m.replace(",", ".")) for m in _DIGITS.findall(text)}
     tokens = re.findall(r"[a-z°/']+", text.replace("-", " "))
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        starts_hundred = token in ("a", "an", "one") and tokens[i + 1:i + 2] == ["hundred"]
+        starts_hundred = (token == "hundred" or token in ("a", "an", "one")
+                          and tokens[i + 1:i + 2] == ["hundred"])
         if token in WORD_VALUES or starts_hundred:
-            current = WORD_VALUES.get(token, 1)
+            current = 100 if token == "hundred" else WORD_VALUES.get(token, 1)
             i += 1
+            if token in DIGIT_WORDS[1:]:  # "one thirty five" = 135, "two seventy" = 270
+                tens, after = _tens(tokens, i)
+                if tens:
+                    current, i = 100 * current + tens, after
             while i < len(tokens):
                 t = tokens[i]
                 if t == "hundred":
-                    current *= 100
+                    current = current * 100 if current < 100 else current
                 elif t in WORD_VALUES and (current >= 100 or (current % 10 == 0 and
                                                               WORD_VALUES[t] < 10)):
                     current += WORD_VALUES[t]
@@ -91,20 +139,34 @@ def mentioned_numbers(text: str) -> set[float]:
                 elif t == "and" and tokens[i + 1:i + 3] in (["a", "half"], ["one", "half"]):
                     current += 0.5
                     i += 2
-                elif t == "point" and tokens[i + 1:i + 2] and tokens[i + 1] in ONES[:10]:
-                    current += ONES.index(tokens[i + 1]) / 10  # "one point five"
+                elif t == "and" and tokens[i + 1:i + 2] == ["half"]:  # "two and half"
+                    current += 0.5
                     i += 1
+                elif t == "point":
+                    fraction, after = _decimals(tokens, i + 1)
+                    if not fraction:
+                        break
+                    current += fraction
+                    i = after - 1
                 else:
                     break
                 i += 1
-            found.add(float(current))
+            found.add(round(float(current), 6))
             continue
+        if token == "point":  # "point five" = 0.5
+            fraction, after = _decimals(tokens, i + 1)
+            if fraction:
+                found.add(round(fraction, 6))
+                i = after
+                continue
         if token in FRACTION_WORDS:
             found.add(FRACTION_WORDS[token])
             if tokens[i + 1:i + 2] in (["a"], ["an"]):
                 i += 1  # "half a metre" is 0.5, not also 1
-        elif token in ("a", "an", "one") and tokens[i + 1:i + 2] and tokens[i + 1] in _UNIT_SPELLINGS:
-            found.add(1.0)  # "a foot", "a meter", "one second"
+        elif token in _UNIT_ONE and tokens[i + 1:i + 2] and (
+                tokens[i + 1] in _UNIT_SPELLINGS or tokens[i + 1] == "single"
+                and tokens[i + 2:i + 3] and tokens[i + 2] in _UNIT_SPELLINGS):
+            found.add(1.0)  # "a foot", "a meter", "one second", "a single foot"
         i += 1
     return found
 
@@ -132,14 +194,15 @@ def named_turn_angles(text: str) -> set[float]:
 
 # Spellings a person may use, per canonical unit of the response format.
 UNIT_WORDS = {
-    "m": ("m", "meter", "meters", "metre", "metres", "mtr", "mtrs", "meter's"),
+    "m": ("m", "meter", "meters", "metre", "metres", "mtr", "mtrs", "meter's", "meteres",
+          "metter", "metters", "mts"),
     "cm": ("cm", "cms", "centimeter", "centimeters", "centimetre", "centimetres"),
     "mm": ("mm", "millimeter", "millimeters", "millimetre", "millimetres"),
-    "ft": ("ft", "foot", "feet", "'"),
+    "ft": ("ft", "foot", "feet", "feets", "foots", "'"),
     "in": ("in", "inch", "inches", '"'),
-    "deg": ("deg", "degs", "degree", "degrees", "°"),
+    "deg": ("deg", "degs", "degree", "degrees", "degre", "degres", "degree's", "°"),
     "rad": ("rad", "rads", "radian", "radians"),
-    "s": ("s", "sec", "secs", "second", "seconds"),
+    "s": ("s", "sec", "secs", "second", "seconds", "seconde", "seconds'"),
     "min": ("min", "mins", "minute", "minutes"),
 }
 _PER_SECOND = ("/s", "/ s", "per second", "per sec", "a second", "each second", "/sec",
@@ -164,7 +227,31 @@ def unit_mentioned(text: str, unit: str) -> bool:
         base = SPEED_UNIT_PARTS[unit]
         return (any(_has_word(text, w) for w in UNIT_WORDS[base])
                 and any(p in text for p in _PER_SECOND))
+    if unit == "in":
+        return inches_mentioned(text)
     return any(_has_word(text, w) for w in UNIT_WORDS[unit])
+
+
+# "5 in the forward direction": after a number, "in" is a preposition when one of these
+# follows it; only "5 in", "5 in.", "5 in at ..." are inches.
+_NOT_INCHES_AFTER = {"the", "a", "an", "this", "that", "these", "those", "my", "your", "its",
+                     "our", "their", "front", "place", "reverse", "order", "line", "total",
+                     "all", "one", "each", "every", "which", "what", "whatever", "any"}
+
+
+def inches_mentioned(text: str) -> bool:
+    """"inch"/"inches"/'"' anywhere, or "in" right after a number and not starting a phrase
+    ("advance 5 in the forward direction" names no unit: it is unclear)."""
+    text = normalise(text)
+    if any(_has_word(text, w) for w in UNIT_WORDS["in"] if w != "in"):
+        return True
+    words = _words(text)
+    for k, word in enumerate(words):
+        if word != "in" or k == 0 or not mentioned_numbers(words[k - 1]):
+            continue
+        if k + 1 == len(words) or words[k + 1] not in _NOT_INCHES_AFTER:
+            return True
+    return False
 
 
 # ------------------------------------------------------------------ directions
@@ -174,12 +261,14 @@ def unit_mentioned(text: str, unit: str) -> bool:
 DIRECTION_CUES = {
     "left": ("counter to the clockwise", "opposite of clockwise", "opposite to clockwise",
              "counterclockwise", "counter clockwise", "counter-clockwise", "anticlockwise",
-             "anti clockwise", "anti-clockwise", "ccw", "left", "port", "widdershins"),
-    "right": ("clockwise", "cw", "right", "starboard"),
+             "anti clockwise", "anti-clockwise", "counter clock wise", "anti clock wise",
+             "ccw", "left", "port", "widdershins", "lt", "l"),
+    "right": ("clockwise", "clock wise", "cw", "right", "starboard", "rt", "r", "rigth"),
     "backward": ("backward", "backwards", "back", "reverse", "reversing", "retreat",
-                 "retreating", "behind", "rearward", "rearwards", "astern", "backup"),
+                 "retreating", "behind", "rearward", "rearwards", "astern", "backup", "rev",
+                 "bk", "bck", "bwd"),
     "forward": ("forward", "forwards", "ahead", "straight", "front", "onward", "onwards",
-                "advance", "fwd", "frontward", "frontwards"),
+                "advance", "fwd", "frontward", "frontwards", "fw", "fwrd", "foward"),
 }
 _OPPOSITE = {"left": "right", "right": "left", "forward": "backward", "backward": "forward"}
 DEFAULT_DIRECTIONS = ("forward", "left")  # what the policy assumes when no side is named
@@ -214,6 +303,30 @@ def place_spans(text: str, max_words: int = MAX_PLACE_WORDS) -> set[str]:
                 if span and span != "the" and not span.startswith("the "):
                     spans.add(span)
     return spans
+
+
+# Words that point at a place without naming one ("go there", "go to that place"): a
+# Navigate to them would be a guess, so the command is unclear.
+VAGUE_PLACE_WORDS = frozenset({"place", "there", "here", "somewhere", "location", "spot", "it",
+                               "that", "this", "a", "some", "other", "same", "one"})
+
+
+def names_a_place(place: str) -> bool:
+    """False for a place of vague words only ("that place", "there")."""
+    return not set(place.split()) <= VAGUE_PLACE_WORDS
+
+
+# Phrases that ask for motion with no end. A bounded answer to them would invent the bound
+# (the model dropped "... and keep going forever"), so any motion answer is refused.
+UNBOUNDED_CUES = ("forever", "indefinitely", "endlessly", "never stop", "don't stop",
+                  "dont stop", "do not stop", "until further notice", "until i say",
+                  "until i tell you", "until told", "without end", "nonstop", "non stop")
+
+
+def unbounded_cue(text: str) -> str | None:
+    """The first phrase of `UNBOUNDED_CUES` the command says, or None."""
+    text = normalise(text).replace("-", " ")
+    return next((c for c in UNBOUNDED_CUES if _has_word(text, c)), None)
 
 
 # ------------------------------------------------------------------ the check
@@ -266,8 +379,14 @@ def check_grounding(command: str, actions) -> list[str]:
         for direction in _directions(action):
             if not direction_grounded(direction, cues):
                 findings.append(f"the direction {direction} has no cue in the command")
+            elif isinstance(action, DefaultTurn) and direction not in cues:
+                findings.append("a turn with neither an angle nor a side in the command")
         if isinstance(action, Navigate):
             spans = place_spans(command) if spans is None else spans
             if action.place not in spans:
                 findings.append(f"the place {action.place!r} is not named in the command")
+            elif not names_a_place(action.place):
+                findings.append(f"{action.place!r} does not name a place")
+        if isinstance(action, MOTION_ACTIONS) and (cue := unbounded_cue(command)):
+            findings.append(f"the command asks for motion without end ({cue!r})")
     return findings

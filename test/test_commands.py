@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
     "stop", "STOP!", "Stop.", "halt", "Freeze!", "emergency stop", "EMERGENCY STOP!!!",
     "stop now please", "please stop", "Stop the robot!", "stop moving", "stop immediately",
     "  stop  ", "ＳＴＯＰ", "e-stop", "abort", "don't move", "stand still", "hey robot, stop!",
-    "Stop, stop, stop", "arrête", "halt right now",
+    "Stop, stop, stop", "arrête", "halt right now", "enough", "That's enough!", "whoa",
 ])
 def test_stop_commands(text):
     assert is_stop_command(text)

@@ -33,6 +33,16 @@ from test_response_format import actions
     ("go one point five meters", {1.5}),
     ("twenty five degrees", {25.0}),
     ("go forward", set()),
+    # spoken decimals, bare "hundred", angles as people say them, "and half", "a single"
+    ("turn right three point one four radians", {3.14}),
+    ("move forward zero point twenty five meter", {0.25}),
+    ("go forward at point five meters per second", {0.5}),
+    ("at point two five meters per second", {0.25}),
+    ("Turn left hundred eighty degree", {180.0}),
+    ("turn left one thirty five degrees", {135.0}),
+    ("turn two seventy degrees anticlockwise", {270.0}),
+    ("Moving forward two and half feet", {2.5}),
+    ("drive backward a single foot", {1.0}),
 ])
 def test_mentioned_numbers(text, numbers):
     assert mentioned_numbers(text) == numbers
@@ -55,6 +65,10 @@ def test_named_turns(text, angles):
     ("reverse your direction and travel 3 feet", {"backward"}),
     ("take a right", {"right"}),
     ("go 2 m", set()),
+    ("rev 50 cm", {"backward"}), ("bk 1ft", {"backward"}), ("rt 45°", {"right"}),
+    ("rot R 3.14rad", {"right"}), ("R15deg", {"right"}), ("L45 deg then fwd 1.5m", {"left", "forward"}),
+    ("rotating 30 degre clock wise", {"right"}), ("turn counter clock wise", {"left"}),
+    ("I'll go", set()),
 ])
 def test_direction_cues(text, cues):
     assert direction_cues(text) == cues
@@ -65,6 +79,12 @@ def test_direction_cues(text, cues):
     ("at 0.5mps", "m/s", True), ("move 2 feet", "ft", True), ("move 2 feet", "m", False),
     ("for ten seconds", "s", True), ("20 cm per second", "cm/s", True),
     ("20 cm", "cm/s", False),
+    ("go straight four feets", "ft", True), ("three and a half meteres", "m", True),
+    ("30 degre", "deg", True),
+    # "in" after a number is inches unless a phrase starts there
+    ("advance 10 in", "in", True), ("move 5 in. forward", "in", True),
+    ("advance by 5 in the forward direction", "in", False), ("go 2 m in front", "in", False),
+    ("ten inches", "in", True),
 ])
 def test_units(text, unit, said):
     assert unit_mentioned(text, unit) is said
@@ -109,6 +129,14 @@ def test_grounded_answers_pass(command, answer):
     ("back up 2 m", "Move forward 2 m.", "direction forward has no cue"),
     ("turn right 30 degrees", "Turn left 30 deg.", "direction left has no cue"),
     ("go to the bedroom", "Navigate to charging station.", "place 'charging station'"),
+    # a bare "turn" says neither side nor angle: "Turn left." would invent the side
+    ("turn", "Turn left.", "neither an angle nor a side"),
+    ("Please turn.", "Turn left.", "neither an angle nor a side"),
+    ("R15deg", "Turn left 15 deg.", "direction left has no cue"),
+    ("advance by 5 in the forward direction", "Move forward 5 in.", "unit in of the distance"),
+    ("Go that place", "Navigate to place.", "does not name a place"),
+    ("drive forward 2 m and then keep going forever", "Move forward 2 m.",
+     "motion without end ('forever')"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))
@@ -120,7 +148,8 @@ def test_invented_quantities_directions_and_places_are_found(command, answer, fi
 _FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a half", "90",
               "0.5", "meters", "feet", "degrees", "seconds", "m/s", "left", "right",
               "clockwise", "counter-clockwise", "forward", "reverse", "do a u-turn",
-              "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm"]
+              "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm",
+              "go there", "forever", "in", "point five", "one thirty"]
 
 
 _VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
