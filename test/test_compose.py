@@ -176,3 +176,106 @@ def test_surface_forms_per_meaning():
     assert forms_per_meaning(rows, skeleton=True) == {"Move forward # m.": 2, "Turn left.": 1}
     assert summary(rows, min_rows=2)["skeleton"]["mean_forms"] == 2
     assert mask_numbers("drive two and a half m then 0.5 m") == "drive # and a # m then # m"
+
+
+def styled(kind, style, n=400, seed=0, prob=None):
+    """`n` clauses of `kind` said in `style` (not dressed), with their actions."""
+    comp = composer(seed=seed)
+    out = []
+    while len(out) < n:
+        comp.style, comp.used = style, []
+        try:
+            clause = comp.sequence() if kind == "sequence" else \
+                comp.clause(kind) if prob is None else comp.clause(kind, prob=prob)
+        except C._Retry:  # a sequence the composer draws again
+            continue
+        out.append(clause)
+    return out
+
+
+_SPEED = r"\d*\.?\d+ ?(?:m|cm|ft)/s"
+_SECONDS = r"\d*\.?\d+ ?(?:s|sec|secs|seconds|min)\b"
+
+
+def test_terse_shorthand():
+    """Operator shorthand: "fwd 0.5 m/s 10 s", "bk @0.3m/s 30cm", "L45", "R 90deg", "rt 45°"."""
+    timed = styled("timed_move", "terse", prob=1.0)
+    texts = [c.text for c in timed if c.actions[0].speed is not None]
+    assert any(re.search(rf"(?:^|\s){_SPEED} (?:for )?{_SECONDS}", t) for t in texts), texts[:20]
+    assert any(re.search(rf"{_SECONDS}.* {_SPEED}$", t) for t in texts)
+    for c in timed:  # "fwd 0.5 m/s 10 s" is a timed move with a speed, never a distance
+        (action,) = c.actions
+        assert isinstance(action, TimedMove)
+        C.check_copied(c.text, c.actions)
+    turns = [c.text for c in styled("turn", "terse")]
+    assert any(re.search(r"(?<![\w])(?:L|R|l|r|lt|rt)\d", t) for t in turns), turns[:20]
+    assert any(re.search(r"\ddeg\b", t) for t in turns)
+    assert any(re.search(r"(?<![\w])rt \d+°", t) for t in turns)
+    moves = [c.text for c in styled("move", "terse", prob=1.0)]
+    assert any(re.search(rf"@ ?{_SPEED}", t) for t in moves)
+    assert any(re.search(r"(?:^|\s)bk \d+(?:\.\d+)?cm\b", t) for t in moves)
+    seqs = [c.text for c in styled("sequence", "terse", n=300)]
+    assert any("; " in t for t in seqs) and any(", " in t for t in seqs)
+
+
+def test_terse_sides_read_as_the_node_reads_them():
+    """A glued side letter ("R90", "lt45°") is the node's direction cue for that side."""
+    from robot_sft.grounding import check_grounding
+    for c in styled("turn", "terse", n=300, seed=1):
+        assert not check_grounding(c.text, c.actions), (c.text, c.actions)
+
+
+def test_speed_and_duration_in_every_order():
+    """"for 10 s at 0.5 m/s", "at 0.5 m/s for 10 s", "at 0.5 m/s, drive ... for 10 s" and
+    bare "0.5 m/s for 10 s": all `Move forward for 10 s at 0.5 m/s.`"""
+    orders = set()
+    for style in ("plain", "formal", "long", "terse"):
+        for c in styled("timed_move", style, n=300, prob=1.0):
+            (action,) = c.actions
+            if action.speed is None:
+                continue
+            text = c.text.lower()
+            speed = re.search(_SPEED + "|meters per second|metres per second|feet per second", text)
+            duration = re.search(_SECONDS + "|seconds?|minutes?", text)
+            if speed and duration:
+                orders.add("speed first" if speed.start() < duration.start() else "duration first")
+                if re.match(rf"(?:at |@ ?)?{_SPEED},? ", text):
+                    orders.add("speed at the front")
+                if re.search(rf"(?:^|\b(?:fwd|fw|fwrd|forward|ahead|back|bk|bwd|bkwd|rev|reverse|backward)\.? )"
+                             rf"{_SPEED} (?:for )?{_SECONDS}", text):
+                    orders.add("bare speed then duration")
+            C.check_copied(c.text, c.actions)
+            assert render_response(c.actions).startswith("Move ") and " for " in \
+                render_response(c.actions) and " at " in render_response(c.actions)
+    assert orders == {"speed first", "duration first", "speed at the front",
+                      "bare speed then duration"}, orders
+
+
+def test_a_turn_between_two_legs():
+    """"go forward five feet, turn left, and go five more feet" -> Move, Turn left., Move;
+    "turn around" between two legs -> `Turn left 180 deg.`"""
+    sequences = [c for style in C.STYLES for c in styled("sequence", style, n=150, seed=2)
+                 if not c.refusal]
+    side_only = [c for c in sequences if len(c.actions) == 3
+                 and isinstance(c.actions[0], (Move, TimedMove)) and isinstance(c.actions[2], (Move, TimedMove))
+                 and isinstance(c.actions[1], DefaultTurn)]
+    around = [c for c in sequences if len(c.actions) == 3 and isinstance(c.actions[1], Turn)
+              and abs(c.actions[1].angle) == 180 and isinstance(c.actions[0], (Move, TimedMove))
+              and isinstance(c.actions[2], (Move, TimedMove))]
+    assert len(side_only) >= 20 and len(around) >= 5, (len(side_only), len(around))
+    assert any("Turn left.\n" in render_response(c.actions) for c in side_only)
+    assert any("Turn left 180 deg.\n" in render_response(c.actions) for c in around)
+    for c in side_only + around:
+        C.check_copied(c.text, c.actions, c.named)
+
+
+def test_a_further_leg():
+    """"five more feet", "another 2 m", "a further 30 cm": the number is copied."""
+    texts = []
+    for c in styled("move", "plain", n=600, seed=4):
+        C.check_copied(c.text, c.actions)
+        texts.append(c.text)
+    assert any(re.search(r"\b\w+ more (?:feet|foot|meters?|metres?|centimet\w+|inch\w*|cms?|m|ft)\b",
+                         t) for t in texts)
+    assert any(re.search(r"\b(?:another|a further) ", t) for t in texts)
+    assert not any(re.search(r"\b(?:another|further|more) an? ", t) for t in texts)

@@ -16,7 +16,9 @@ from robot_sft.response_format import (
 )
 from robot_sft.safety import PlanError, plan_twists
 from training.data import compose as C, generate as G
-from training.data.numbers import ONES, TENS, mentioned_numbers, number_to_words, say_quantity
+from training.data.numbers import (
+    ONES, TENS, decimal_to_words, mentioned_numbers, number_to_words, say_quantity,
+)
 
 N = 1500
 
@@ -141,8 +143,9 @@ CUES["forward"] = re.compile(r"\b(?:forwards?|ahead|straight|front\w*|onwards?|a
 
 
 def cues(text: str) -> set[str]:
-    """The directions a command has a word for ("counterclockwise" says left, not right)."""
-    text = text.lower()
+    """The directions a command has a word for ("counterclockwise" says left, not right).
+    Letters and digits are apart, as the node reads them ("L45" says left)."""
+    text = re.sub(r"(?<=\d)(?=[a-z°])|(?<=[a-z°])(?=\d)", " ", text.lower())
     found = {name for name, pattern in CUES.items() if pattern.search(text)}
     if not CUES["right"].search(re.sub(_LEFT_CLOCKWISE, " ", text)):
         found.discard("right")
@@ -286,7 +289,17 @@ def test_template_ids_are_stable(template, slots, expected):
     (0.5, "m", 1.0, {"half a meter", "half a metre"}),
     (1, "ft", 0.5, {"a foot", "one foot", "1 foot", "1 ft", "1ft"}),
     (2.5, "m", 1.0, {"two and a half meters", "two and a half metres", "2.5 m", "2.5 meters",
-                     "2.5 metres", "2.5m"}),
+                     "2.5 metres", "2.5m", "two point five meters", "two point five metres"}),
+    (0.25, "m", 1.0, {"a quarter meter", "a quarter metre", "a quarter of a meter",
+                      "a quarter of a metre", "point two five meters", "point two five metres",
+                      "zero point two five meters", "zero point two five metres",
+                      "point twenty five meters", "point twenty five metres",
+                      "point twenty-five meters", "point twenty-five metres", "0.25 m",
+                      "0.25m", "0.25 meters", "0.25 metres", ".25 m", ".25m", ".25 meters",
+                      ".25 metres"}),
+    (0.5, "s", 1.0, {"half a second", "half a sec"}),
+    (3.14, "rad", 1.0, {"three point one four radians", "three point one four rads",
+                        "3.14 rad", "3.14 radians", "3.14 rads"}),
     (90, "deg", 1.0, {"ninety degrees"}),
     (180, "deg", 1.0, {"one hundred eighty degrees", "one hundred and eighty degrees",
                        "a hundred and eighty degrees"}),
@@ -315,9 +328,69 @@ def test_mentioned_numbers(text, numbers):
     assert mentioned_numbers(text) == {float(n) for n in numbers}
 
 
+@pytest.mark.parametrize("value, forms", [
+    (1.5, {"one point five"}), (0.5, {"point five", "zero point five"}),
+    (0.25, {"point two five", "zero point two five", "point twenty five", "point twenty-five"}),
+    (3.14, {"three point one four"}), (0.2, {"point two", "zero point two"}),
+    (0.05, {"point zero five", "zero point zero five"}), (12.5, {"twelve point five"}),
+])
+def test_decimals_said_in_words(value, forms):
+    """Spoken decimals, digit by digit after "point" ("point twenty five" below one); every
+    form reads back to the value with the node's reader."""
+    said = {decimal_to_words(value, random.Random(i)) for i in range(300)}
+    assert said == forms
+    for text in said:
+        assert mentioned_numbers(text) == {value}, text
+    assert decimal_to_words(2, random.Random(0)) is None  # integers stay whole numbers
+    assert decimal_to_words(0.125, random.Random(0)) is None  # nobody says three decimals
+
+
+@given(st.floats(min_value=0.01, max_value=20.99), st.integers(0, 10_000), st.sampled_from(
+    ["m", "cm", "ft", "s", "rad", "m/s", "rad/s", "ft/s"]))
+@settings(max_examples=300, deadline=None)
+def test_every_way_a_quantity_is_said_reads_back(value, seed, unit):
+    value = round(value, 2)
+    text = say_quantity(value, unit, random.Random(seed), words=1.0)
+    assert value in mentioned_numbers(text), text
+
+
+def test_spoken_decimals_and_fractions_are_in_the_data():
+    """Decimals said in words, and quarters of a unit, are in the data, their targets copied."""
+    rows = G.generate_dataset(n=6000, seed=3)["train"]
+    spoken = [r for r in rows if re.search(r"\bpoint (?:zero|one|two|three|four|five|six|seven|"
+                                           r"eight|nine|twenty|fifty|seventy)", command(r).lower())]
+    assert len(spoken) >= 20
+    assert any(re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine) point ",
+                         command(r).lower()) for r in spoken)
+    assert any(re.search(r"(?<!\w )point (?:one|two|three|four|five|six|seven|eight|nine)",
+                         command(r).lower()) for r in spoken)
+    assert any("a quarter" in command(r).lower() and "0.25" in r["messages"][2]["content"]
+               for r in rows)
+
+
 @given(st.integers(min_value=0, max_value=999), st.booleans(), st.booleans())
 def test_number_words_read_back(n, hyphen, use_and):
     assert mentioned_numbers(number_to_words(n, hyphen, use_and)) == {float(n)}
+
+
+def test_shapes_cover_every_polygon_both_ways_in_both_splits():
+    """Triangles, squares, pentagons and hexagons, turning left and right, said by name or
+    by their sides ("six-sided"); some of each split's templates are the new polygons."""
+    templates = G.all_templates()["shape"]
+    assert {(t.extra[0], t.extra[1]) for t in templates} == {
+        (n, sign) for n in SHAPE_SIDES.values() for sign in (1, -1)}
+    assert any("five-sided" in t.text or "five sided" in t.text for t in templates)
+    assert any("six-sided" in t.text or "six sided" in t.text for t in templates)
+    split = G.split_templates(0, 0.15)
+    for name in ("train", "heldout"):
+        sides = {t.extra[0] for t in templates if t.id in split[name]}
+        assert sides & {5, 6}, name
+    assert {t.extra[0] for t in templates if t.id in split["train"]} == {3, 4, 5, 6}
+    words = C.Composer(random.Random(0), frozenset(), new=False)
+    for seed in range(40):  # never "a a metre square"
+        for tpl in templates:
+            _, text, _ = G._Builder(random.Random(seed), {tpl.id}, words).clause("shape", tpl)
+            assert not re.search(r"\ban? (?:an?|half) ", text), text
 
 
 def test_shapes_are_one_line_that_copies_the_side():

@@ -54,6 +54,19 @@ SEQUENCE_REFUSAL = 0.2       # share of sequences with one refused part (refused
 MODIFIER_PROB = 0.3          # motions with a pace word or a speed
 TIMED_SPEED_PROB = 0.45      # timed motions with one ("at 0.5 m/s for 10 s")
 HELD_OUT_DRAW = 0.35         # a held-out row draws a hidden component this often per choice
+# Sequences of a leg, a turn said by side or by name, and a leg ("go forward 5 ft, turn
+# left, and go 5 more feet"; "... turn around ..."): few arise from independent draws.
+LEG_TURN_LEG = 0.2
+MIDDLE_TURN = {"default_turn": 0.55, "named_turn": 0.3, "turn": 0.15}
+LEG = {"move": 0.8, "timed_move": 0.2}
+# Terse frames (a terse clause has one word order, the first frame that fits, except these:
+# a speed before the amount, "fwd 0.5 m/s 10 s", "bk @0.3m/s 2m").
+TERSE_FRAMES = {"MOVE_FRAME": ["{verb} {dir} {dist}", "{verb} {dir} {speed} {dist}"],
+                "TURN_FRAME": ["{tverb} {dir} {angle}", "{tverb} {dir} {speed} {angle}"],
+                "TIMED_MOVE_FRAME": ["{verb} {dir} {dur}", "{verb} {dir} {speed} {dur}"],
+                "TIMED_TURN_FRAME": ["{tverb} {dir} {dur}", "{tverb} {dir} {speed} {dur}"]}
+TERSE_GLUE = 0.35            # terse side letters glued to the angle: "L45", "R90deg", "rt45°"
+_GLUE = re.compile(r"(?<![\w])(L|R|l|r|lt|rt) (?=\d)")
 
 # Per style: which family plays each role (a tuple: drawn among them).
 _ROLES = {
@@ -211,7 +224,14 @@ class Composer:
 
     def quantity(self, role: str, value, unit) -> str:
         phrase = self.role(role) or "{q}"
-        return phrase.format(q=self.say(value, unit, bare_ok=role == "angle"))
+        said = self.say(value, unit, bare_ok=role == "angle")
+        if phrase in ("another {q}", "a further {q}") and said.startswith(("a ", "an ")):
+            return said  # not "another a foot"
+        if phrase == "{q} more" and re.fullmatch(r"\S+ [a-z]+", said) \
+                and not said.startswith(("a ", "an ")) and self.rng.random() < 0.7:
+            number, unit_word = said.split(" ")  # "five more feet"
+            return f"{number} more {unit_word}"
+        return phrase.format(q=said)
 
     def modifier(self, linear: bool, prob: float, numeric: float = 0.35, over: bool = False):
         """(text, fields, is_numeric) for a pace word or a speed; ("", {}, False) for none."""
@@ -242,6 +262,9 @@ class Composer:
 
     def frame(self, family: str, ok=lambda f: True) -> str:
         if self.style == "terse":
+            frames = [f for f in TERSE_FRAMES.get(family, ()) if ok(f)]
+            if frames:
+                return self.rng.choice(frames)
             frames = [f for f in FAMILIES[family] if ok(f)]
             return frames[0]
         for _ in range(50):
@@ -292,6 +315,8 @@ class Composer:
                  "q": lambda: self.say(value, unit), "make": lambda: self.pick("MAKE"),
                  "noun": lambda: self.pick("TURN_NOUN"), "speed": mod}
         text = self.place(self.fill(frame, slots), mod, numeric, "{speed}" in frame)
+        if self.style == "terse" and rng.random() < TERSE_GLUE:
+            text = _GLUE.sub(r"\1", text)
         return Clause(text, [Turn(sign * value, unit, **fields)], unsided=_unsided(frame, "rotation"))
 
     def default_turn(self, over: bool = False, prob: float = MODIFIER_PROB) -> Clause:
@@ -429,8 +454,11 @@ class Composer:
 
     def sequence(self, over: bool = False, prob: float = 0.15) -> Clause:
         rng = self.rng
-        n = 3 if rng.random() < 0.25 else 2
-        kinds = [pick(rng, CLAUSE_WEIGHTS) for _ in range(n)]
+        if rng.random() < LEG_TURN_LEG:
+            n, kinds = 3, [pick(rng, LEG), pick(rng, MIDDLE_TURN), pick(rng, LEG)]
+        else:
+            n = 3 if rng.random() < 0.25 else 2
+            kinds = [pick(rng, CLAUSE_WEIGHTS) for _ in range(n)]
         if rng.random() < 0.06:
             kinds[-1] = "stop"
         refused_at = rng.randrange(n) if rng.random() < SEQUENCE_REFUSAL else None
@@ -538,9 +566,9 @@ def _unsided(frame: str, axis: str) -> str | None:
 # part of the command names the opposite; the grounding check reads cues per command.
 _LEFT_CLOCKWISE = re.compile(r"(?:counter|anti)[\s-]*clock\s*wise|counter to the clockwise|"
                              r"opposite to clockwise")
-_OPPOSITE_CUE = {"linear": re.compile(r"\b(?:back\w*|revers\w*|retreat\w*|behind|rear\w*|bk|"
-                                      r"bkwd|bwd|rev)\b"),
-                 "rotation": re.compile(r"\b(?:right\w*|clock\s*wise|cw|rt|r)\b")}
+_OPPOSITE_CUE = {"linear": re.compile(r"(?<![a-z])(?:back\w*|revers\w*|retreat\w*|behind|rear\w*|"
+                                      r"bk|bkwd|bwd|rev)(?![a-z])"),
+                 "rotation": re.compile(r"(?<![a-z])(?:right\w*|clock\s*wise|cw|rt|r)(?![a-z])")}
 
 
 def _words(*families) -> frozenset[str]:

@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ __all__ = ["generate_dataset", "write_dataset", "normalise_command", "add_typo",
 # often.
 CATEGORY_WEIGHTS = {
     "move": 0.12, "turn": 0.08, "turn_default": 0.05, "turn_named": 0.03, "timed_move": 0.06,
-    "timed_turn": 0.03, "sequence": 0.14, "shape": 0.025, "stop": 0.045, "navigate": 0.07,
+    "timed_turn": 0.03, "sequence": 0.14, "shape": 0.03, "stop": 0.045, "navigate": 0.07,
     "status_battery": 0.03, "status_obstacles": 0.03,
     "refuse_unsupported": 0.03, "refuse_unsupported_motion": 0.05, "refuse_unsafe_speed": 0.025,
     "refuse_unbounded": 0.05, "refuse_injection": 0.03, "refuse_language": 0.025,
@@ -157,7 +158,10 @@ class _Builder:
         unit = pick(rng, {"m": 5, "cm": 2, "ft": 2})
         value = rng.choice({"m": [0.5, 1, 1, 1.5, 2, 3], "cm": [30, 50, 75, 100],
                             "ft": [1, 2, 3, 5]}[unit])
-        text = tpl.text.format(dist=say_quantity(value, unit, rng))
+        for _ in range(20):  # never "a a metre square", "a half a metre pentagon"
+            text = tpl.text.format(dist=say_quantity(value, unit, rng))
+            if not re.search(r"\ban? (?:an?|half) ", text):
+                break
         name = next(name for name, n in SHAPE_SIDES.items() if n == sides)
         return text, [Shape(name, value, unit, sign)]  # code computes the turns, not the model
 

@@ -13,7 +13,7 @@ from training.data.numbers import ONES, TENS
 _KEYBOARD_NEIGHBOURS = dict(zip("qwertyuiopasdfghjklzxcvbnm", [
     "wa", "qes", "wrd", "etf", "ryg", "tuh", "yij", "uok", "ipl", "ol", "qsz", "awdx", "sefc",
     "drgv", "fthb", "gyjn", "hukm", "jil", "kop", "zxs", "xcd", "cvf", "vbg", "bnh", "nmj", "mk"]))
-NUMBER_WORDS = set(ONES) | {t for t in TENS if t} | {"hundred", "half", "quarter"}
+NUMBER_WORDS = set(ONES) | {t for t in TENS if t} | {"hundred", "half", "quarter", "point"}
 
 
 def add_typo(text: str, rng, protected=frozenset()) -> str:

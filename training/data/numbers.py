@@ -14,8 +14,8 @@ import re
 from robot_sft.grounding import ONES, TENS, mentioned_numbers
 from robot_sft.response_format import format_number
 
-__all__ = ["ONES", "TENS", "UNIT_SPELLINGS", "mask_numbers", "mentioned_numbers",
-           "number_to_words", "say_number", "say_quantity"]
+__all__ = ["ONES", "TENS", "UNIT_SPELLINGS", "decimal_to_words", "mask_numbers",
+           "mentioned_numbers", "number_to_words", "say_number", "say_quantity"]
 
 # Spellings per canonical unit: (abbreviations, singular words, plural words).
 UNIT_SPELLINGS = {
@@ -68,10 +68,45 @@ def _sayable(n: int) -> bool:
     return 0 < n <= 20 or (n <= 100 and n % 5 == 0) or n in (120, 150, 180, 270, 360)
 
 
+DIGIT_WORDS = ONES[:10]
+SPOKEN_DECIMALS = 0.4  # of the word-said numbers, how many non-integers are said "point ..."
+
+
+def decimal_to_words(value: float, rng) -> str | None:
+    """A non-integer said as people say it: "one point five", "point two five", "zero point
+    five", "three point one four", digit by digit after "point", or below one with two
+    decimals now and then as one number ("point twenty five"). None when the integer part
+    has no words (`_sayable`) or the value has more than two decimals."""
+    text = format_number(value)
+    if "." not in text or value < 0:
+        return None
+    whole, decimals = text.split(".")
+    if len(decimals) > 2 or (int(whole) and not _sayable(int(whole))):
+        return None
+    tens = not int(whole) and len(decimals) == 2 and decimals[0] != "0" and rng.random() < 0.25
+    if tens:  # "point twenty five", "point seventy-five"
+        fraction = number_to_words(int(decimals), hyphen=rng.random() < 0.5)
+    else:
+        fraction = " ".join(DIGIT_WORDS[int(d)] for d in decimals)
+    if int(whole):
+        head = number_to_words(int(whole), hyphen=rng.random() < 0.7) + " "
+    else:
+        head = "zero " if not tens and rng.random() < 0.35 else ""
+    said = f"{head}point {fraction}"
+    return said if value in mentioned_numbers(said) else None  # the node reads it back
+
+
 def say_number(value: float, rng, words: float = 0.2) -> str:
-    """Digits most of the time; words (with probability `words`) when they exist."""
-    if rng.random() < words and value == int(value) and _sayable(int(value)):
-        return number_to_words(int(value), hyphen=rng.random() < 0.7, use_and=rng.random() < 0.4)
+    """Digits most of the time; words (with probability `words`) when they exist: whole
+    numbers ("forty-five"), and now and then decimals ("one point five", "point two five")."""
+    if rng.random() < words:
+        if value == int(value) and _sayable(int(value)):
+            return number_to_words(int(value), hyphen=rng.random() < 0.7,
+                                   use_and=rng.random() < 0.4)
+        if value != int(value) and rng.random() < SPOKEN_DECIMALS:
+            said = decimal_to_words(value, rng)
+            if said:
+                return said
     text = format_number(value)
     if "." in text and rng.random() < 0.04:
         text = text.replace(".", ",")  # decimal comma, as typed in much of Europe
@@ -92,13 +127,18 @@ def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = 
         singulars, plurals = UNIT_SPELLINGS[unit][1:]
         if value == 0.5:
             return f"half a {rng.choice(singulars)}"
+        if value == 0.25 and unit not in ("in", "deg", "rad") and rng.random() < 0.6:
+            # "a quarter of a metre", "a quarter meter" ("three quarters" is not read as
+            # 0.75 by the node, so it is never said)
+            of = " of a" if rng.random() < 0.6 else ""
+            return f"a quarter{of} {rng.choice(singulars)}"
         if value == 1 and unit not in ("in", "deg", "rad"):
             return f"{'an' if unit == 'in' else 'a'} {rng.choice(singulars)}"
         if value in (1.5, 2.5) and rng.random() < 0.7:
             return f"{ONES[int(value)]} and a half {rng.choice(plurals)}"
     number = say_number(value, rng, words)
     unit_text = _unit_word(unit, value, rng, number[-1].isdigit(), abbreviate, singular)
-    attached = number[-1].isdigit() and (unit_text in ("m", "cm", "mm", "ft", "°", "s")
+    attached = number[-1].isdigit() and (unit_text in ("m", "cm", "mm", "ft", "°", "s", "deg")
                                          or (unit_text == "m/s" and rng.random() < 0.5))
     if unit_text == "°" or (attached and rng.random() < attach):
         return number + unit_text

@@ -98,6 +98,8 @@ DISTANCE = [
     "for a length of {q}", "a total of {q}", "for a total of {q}", "over {q}", "exactly {q}",
     "for a total distance of {q}", "a full {q}", "over a distance of {q}",
     "roughly {q}", "precisely {q}", "a span of {q}",
+    # a further leg ("and go five more feet"): "{q} more" may become "five more feet"
+    "another {q}", "a further {q}", "{q} more",
 ]
 ANGLE = [
     "{q}", "{q}", "by {q}", "through {q}", "a total of {q}", "by a total of {q}",
@@ -248,6 +250,7 @@ JOINER = [
     ", and when you're done {b}", ". When that is complete, {b}", " -> {b}", " & {b}",
     ", and immediately after {b}", ". Afterwards, {b}", ", afterwards {b}", ", then immediately {b}",
     " and once finished {b}", ". As soon as you're done, {b}", ", and from there {b}",
+    ", and {b}",
 ]
 # Before the first clause ({a} the clause, {a_ing} its gerund).
 OPENER = ["{a}", "{a}", "{a}", "{a}", "first {a}", "first, {a}", "start by {a_ing}",
@@ -280,7 +283,7 @@ TERSE_FORWARD = ["fwd", "fw", "forward", "fwd", "ahead", "fwrd", "fwd."]
 TERSE_BACKWARD = ["bwd", "back", "rev", "bk", "backward", "reverse", "bkwd"]
 TERSE_LEFT = ["L", "left", "ccw", "lt", "left", "CCW", "l"]
 TERSE_RIGHT = ["R", "right", "cw", "rt", "right", "CW", "r"]
-TERSE_SPEED = ["@ {q}", "@{q}", "at {q}", "spd {q}", "v={q}", "speed {q}"]
+TERSE_SPEED = ["@ {q}", "@{q}", "at {q}", "spd {q}", "v={q}", "speed {q}", "{q}"]  # "fwd 0.5 m/s 10 s"
 TERSE_DURATION = ["{q}", "for {q}", "{q} long", "t={q}", "dur {q}"]
 TERSE_JOINER = [", {b}", "; {b}", " then {b}", " -> {b}", ", then {b}", " > {b}", " + {b}",
                 " / {b}", " | {b}", ". {b}"]
