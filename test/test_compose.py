@@ -279,3 +279,10 @@ def test_a_further_leg():
                          t) for t in texts)
     assert any(re.search(r"\b(?:another|a further) ", t) for t in texts)
     assert not any(re.search(r"\b(?:another|further|more) an? ", t) for t in texts)
+
+
+def test_no_doubled_article():
+    """"do a a hundred and twenty degrees spin" is not how anyone writes."""
+    for kind in ("turn", "move", "timed_move"):
+        for c in styled(kind, "plain", n=400, seed=5):
+            assert not re.search(r"\b(?:a|an) (?:a|an) ", c.text.lower()), c.text

@@ -278,7 +278,8 @@ class Composer:
         def one(m):
             value = slots[m.group(1)]
             return value() if callable(value) else value
-        return " ".join(_SLOT.sub(one, frame).split()).replace(" ,", ",")
+        text = " ".join(_SLOT.sub(one, frame).split()).replace(" ,", ",")
+        return re.sub(r"\b[Aa]n? (an? )", r"\1", text)  # "do a a hundred and twenty degrees spin"
 
     def side_slots(self, sign: int, linear: bool = False) -> dict:
         left = sign > 0
