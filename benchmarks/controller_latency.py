@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--adapter", help="adapter directory (absolute or relative to here)")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--no-busy-core", action="store_true", help="no process burning a core")
+    parser.add_argument("-p", dest="overrides", action="append", default=[],
+                        metavar="NAME:=VALUE", help="a controller parameter, as ros2 run's -p")
     parser.add_argument("--ready-timeout", type=float, default=300.0,
                         help="seconds for the controller to load (a first llama_cpp start "
                              "exports the GGUF)")
@@ -84,6 +86,9 @@ def main() -> None:
     params = {"model_backend": backend}
     if args.adapter:
         params["adapter"] = os.path.abspath(args.adapter)
+    for override in args.overrides:
+        name, _, value = override.partition(":=")
+        params[name] = value
 
     domain_id, namespace = 100 + os.getpid() % 50, f"bench{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp, \

@@ -106,6 +106,10 @@ PARAMETERS = (
     Param("control_nice", -10, "Nice value for the callback (stop) and motion threads: below "
           "0 they run ahead of other work on the computer (needs root or CAP_SYS_NICE; "
           "without, the node says so and keeps normal priority); 0 leaves them.", True),
+    Param("model_nice", 0, "Nice value for the model's thread (command -> answer): below 0 "
+          "answers come sooner when other work shares the CPU, at that work's expense; keep it "
+          "above control_nice (needs root or CAP_SYS_NICE, like control_nice); 0 leaves it.",
+          True),
     Param("status_max_age", 2.0, "Battery and obstacle answers use sensor messages at most "
           "this old, s; older ones answer 'unknown' (a scan from before a move describes "
           "another place).", hard_max=60.0),
@@ -164,9 +168,10 @@ def make_config(values: dict) -> ControllerConfig:
     rate = values["max_commands_per_s"]
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0:
         raise ValueError(f"parameter max_commands_per_s must be a number >= 0, got {rate!r}")
-    nice = values["control_nice"]
-    if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:
-        raise ValueError(f"parameter control_nice must be an integer in -20..19, got {nice!r}")
+    for name in ("control_nice", "model_nice"):
+        nice = values[name]
+        if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:
+            raise ValueError(f"parameter {name} must be an integer in -20..19, got {nice!r}")
     if values["server_grammar"] not in SERVER_GRAMMARS:
         raise ValueError(f"parameter server_grammar must be one of {SERVER_GRAMMARS}, "
                          f"got {values['server_grammar']!r}")

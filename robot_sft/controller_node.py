@@ -128,9 +128,10 @@ class ControllerNode(Node):
         # Before the model loads: the middleware's threads (which deliver a stop) run
         # ahead of other work on the computer; threads made later (the model's) do not.
         self._nice = cfg.control_nice if own_process else 0
+        self._model_nice = cfg.model_nice if own_process else 0
         problem = renice_other_threads(self._nice)
         if problem:
-            self._nice = 0
+            self._nice = self._model_nice = 0
             self.get_logger().info(
                 f"control_nice {cfg.control_nice} not applied ({problem}): the stop and motion "
                 f"path run at normal priority (grant CAP_SYS_NICE, or control_nice:=0)")
@@ -355,6 +356,10 @@ class ControllerNode(Node):
     def _guarded_loop(self, loop) -> None:
         if loop == self._motion_loop:
             renice(self._nice)  # the motion thread publishes every Twist
+        elif self._model_nice:
+            problem = renice(self._model_nice)  # the worker runs the model (llama.cpp's
+            if problem:                          # one thread computes in it)
+                self.get_logger().info(f"model_nice {self._model_nice} not applied ({problem})")
         while not self._closing:
             try:
                 loop()

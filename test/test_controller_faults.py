@@ -65,7 +65,8 @@ def robot(tmp_path_factory):
     with nodes:
         nodes.start("sim", [installed_executable("sim"), *nodes.ros_args(params)])
         nodes.start("controller", [installed_executable("controller"),
-                                   *nodes.ros_args(params, model_backend="fixed")])
+                                   *nodes.ros_args(params, model_backend="fixed",
+                                                   model_nice=-3)])
         with probe_on_domain(domain_id, namespace) as probe:
             stranger = Stranger(probe, namespace)
             assert wait_for(lambda: probe.command_pub.get_subscription_count() >= 1
@@ -238,3 +239,23 @@ def test_enforced_security_never_starts_an_open_controller(tmp_path):
     assert done.returncode == 2, done.stdout + done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "cannot start" in line]
     assert len(lines) == 1 and "Traceback" not in done.stdout + done.stderr, done.stderr
+
+
+def thread_nice_values(pid: int) -> list[int]:
+    """Each thread's nice value (field 19 of /proc/PID/task/TID/stat)."""
+    values = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            values.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return values
+
+
+def test_control_and_model_threads_run_at_their_priorities(robot):
+    """control_nice (-10, the default) for the stop and motion path, model_nice (-3 here)
+    for the model's thread: a command's answer no longer waits behind other normal-priority
+    work, and still yields to the stop path."""
+    _, nodes = robot
+    values = thread_nice_values(nodes.processes["controller"].pid)
+    if -10 not in values:
+        pytest.skip(f"this user may not raise priorities (thread nice values {values})")
+    assert values.count(-3) == 1, values  # the worker thread, and only it
