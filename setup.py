@@ -70,7 +70,7 @@ setup(
     entry_points={
         "console_scripts": [
             f"controller = {PACKAGE}.controller_node:main",
-            f"sim = {PACKAGE}.sim_node:main",
+            f"sim = {PACKAGE}.sim.node:main",
         ],
     },
 )

@@ -33,7 +33,7 @@ from robot_sft.node_processes import (
     NodeProcesses, burn_a_core_command, installed_executable, installed_params_file,
     module_command,
 )
-from robot_sft.sim_session import probe_on_domain, wait_for
+from robot_sft.sim.session import probe_on_domain, wait_for
 
 MOVES = ("Move forward 50 centimeters", "Move backward 50 centimeters")
 LONG_MOVES = ("Move forward 2 meters", "Move backward 2 meters")

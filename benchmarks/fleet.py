@@ -45,7 +45,7 @@ from robot_sft.node_processes import (
     NodeProcesses, free_port, installed_executable, installed_params_file, wait_until_serving,
 )
 from robot_sft.serving import llama_cpp_server_command
-from robot_sft.sim_session import probe_on_domain, wait_for
+from robot_sft.sim.session import probe_on_domain, wait_for
 
 COMMANDS = ("Move forward 0.3 meters", "Turn left 30 degrees", "Move backward 20 centimeters",
             "Turn right 45 degrees", "Drive forward 0.5 m", "Rotate left 20 degrees")

@@ -50,9 +50,8 @@ from robot_sft.adapter import AdapterError
 from robot_sft.answer import AnswerPolicy, answer_command
 from robot_sft.commands import RateLimit, is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
-from robot_sft.executor import (
-    MotionExecutor, message_age, odometry_problem, yaw_from_quaternion, yaw_to_quaternion,
-)
+from robot_sft.executor import MotionExecutor, message_age, odometry_problem
+from robot_sft.geometry import quaternion_from_yaw, yaw_from_quaternion
 from robot_sft.inference.base import GenerationCancelled
 from robot_sft.inference.loader import ModelSpec, load_command_model
 from robot_sft.models import ModelLoadError
@@ -416,7 +415,7 @@ class ControllerNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.pose.position.x, msg.pose.position.y = place.x, place.y
         q = msg.pose.orientation
-        q.x, q.y, q.z, q.w = yaw_to_quaternion(place.yaw)
+        q.x, q.y, q.z, q.w = quaternion_from_yaw(place.yaw)
         return msg
 
     def _motion_loop(self) -> None:

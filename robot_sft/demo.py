@@ -5,7 +5,7 @@
     python -m robot_sft.demo --adapter outputs/embedded --commands "Turn left 30 degrees" "Stop"
 
 Starts the simulator and the controller in this process (see
-`robot_sft.sim_session`), sends each command on /command, waits until it is
+`robot_sft.sim.session`), sends each command on /command, waits until it is
 answered and any motion is over, and prints the command, the /response, the
 /cmd_vel segments the controller published (with what odometry measured) and the
 final pose. Writes <out>/path.png and <out>/summary.json.
@@ -143,7 +143,7 @@ def parse_args(argv=None):
 
 
 def run_demo(args) -> dict:
-    from robot_sft.sim_session import SimSession
+    from robot_sft.sim.session import SimSession
 
     uses_model = args.model_backend != "fixed"
     if args.threads > 0 or uses_model:

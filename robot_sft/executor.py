@@ -27,17 +27,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from robot_sft.geometry import Pose2D, wrap_angle
 from robot_sft.safety import TwistSegment
 
 CLOSED_LOOP_TIMEOUT = 1.5  # x planned duration
-
-
-@dataclass(frozen=True)
-class Pose2D:
-    x: float
-    y: float
-    yaw: float
-    stamp: float  # monotonic seconds when measured (the receive time if unknown)
 
 
 @dataclass(frozen=True)
@@ -46,20 +39,6 @@ class Step:
     wake_at: float | None              # call step() again at this time; None: idle
     event: str = ""                    # something worth a log line ("segment 1/2 done ...")
     stopped: str = ""                  # the plan was abandoned: tell the user why
-
-
-def _wrap(angle: float) -> float:
-    return math.atan2(math.sin(angle), math.cos(angle))
-
-
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by yaw about +z."""
-    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
-
-
-def yaw_from_quaternion(q) -> float:
-    """Heading (rad) of an orientation quaternion (anything with x, y, z, w)."""
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 MAX_CLOCK_SKEW = 1.0  # s: a header stamp further off than this is from another clock
@@ -156,7 +135,8 @@ class MotionExecutor:
         if not all(math.isfinite(v) for v in (x, y, yaw, now, age)):
             return False
         if self._closed and self.pose is not None and self.active:
-            self._turned += _wrap(yaw - self.pose.yaw)
+            self._turned += wrap_angle(yaw - self.pose.yaw)
+        # stamp: monotonic s when measured (the receive time if unknown)
         self.pose = Pose2D(x, y, yaw, now - max(0.0, age))
         return self.active and self._closed and self._started_at is not None \
             and self._covered(now)
@@ -222,7 +202,7 @@ class MotionExecutor:
             self._progress_pose, self._progress_at = pose, now
             return 0.0
         moved = math.hypot(pose.x - ref.x, pose.y - ref.y)
-        turned = abs(_wrap(pose.yaw - ref.yaw))
+        turned = abs(wrap_angle(pose.yaw - ref.yaw))
         enough = 0.25 * self.stall_timeout
         if (seg.linear_x and moved >= enough * abs(seg.linear_x)) or \
                 (seg.angular_z and turned >= enough * abs(seg.angular_z)):

@@ -1,7 +1,7 @@
 """How the package's nodes declare parameters: one `Param` shape for every node.
 
 Pure Python (no rclpy): each node lists its parameters as a tuple of `Param`
-(`controller_config.PARAMETERS`, `sim_config.PARAMETERS`), and
+(`controller_config.PARAMETERS`, `sim.config.PARAMETERS`), and
 `robot_sft.ros_parameters.declare_parameters` declares such a list on a node. So
 the rules live here once:
 

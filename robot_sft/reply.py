@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from robot_sft.geometry import wrap_angle
 from robot_sft.grounding import check_grounding
 from robot_sft.places import Place, place_key
 from robot_sft.response_format import (
@@ -50,7 +51,7 @@ def obstacles_text(ranges, angle_min: float, angle_increment: float,
     if best is None:
         return f"no obstacle within {range_max:.1f} m" if math.isfinite(range_max) \
             else "no obstacle detected"
-    bearing = math.degrees(math.atan2(math.sin(best[1]), math.cos(best[1])))
+    bearing = math.degrees(wrap_angle(best[1]))
     side = "ahead" if abs(bearing) < 1 else ("left" if bearing > 0 else "right")
     return f"nearest obstacle {best[0]:.2f} m at {bearing:.0f} deg ({side})"
 

@@ -169,7 +169,7 @@ def plan_twists(actions, limits: SafetyLimits | None = None) -> list[TwistSegmen
 
 
 # How describe_segment announces a moving segment: a reply containing it means motion
-# follows (robot_sft.sim_session waits for that motion).
+# follows (robot_sft.sim.session waits for that motion).
 MOTION_ANNOUNCEMENT = "Publishing cmd_vel with"
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot_sft import controller_config, sim_config  # noqa: E402
+from robot_sft import controller_config  # noqa: E402
+from robot_sft.sim import config as sim_config  # noqa: E402
 from robot_sft.parameters import markdown_table  # noqa: E402
 
 PAGES = {ROOT / "docs" / "controller.md": controller_config.PARAMETERS,

@@ -25,7 +25,7 @@ from std_msgs.msg import String  # noqa: E402
 from robot_sft.node_processes import (  # noqa: E402
     NodeProcesses, installed_executable, installed_params_file,
 )
-from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
+from robot_sft.sim.session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -216,7 +216,7 @@ def test_a_missing_or_malformed_params_file_is_one_line(tmp_path, node, content,
 def test_every_parameter_of_the_shipped_file_is_known_to_both_nodes():
     from robot_sft.controller_config import PARAMETERS as CONTROLLER
     from robot_sft.parameters import check_unknown
-    from robot_sft.sim_config import PARAMETERS as SIM
+    from robot_sft.sim.config import PARAMETERS as SIM
 
     import yaml
     values = yaml.safe_load(installed_params_file().read_text())["/**"]["ros__parameters"]

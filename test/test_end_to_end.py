@@ -16,7 +16,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("peft")
 
 from robot_sft.adapter import read_metadata  # noqa: E402
-from robot_sft.sim_session import MOTION_ANNOUNCEMENT, SimSession  # noqa: E402
+from robot_sft.sim.session import MOTION_ANNOUNCEMENT, SimSession  # noqa: E402
 from ros_helpers import unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]

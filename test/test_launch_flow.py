@@ -19,7 +19,7 @@ rclpy = pytest.importorskip("rclpy")
 from std_msgs.msg import String  # noqa: E402
 
 from robot_sft.node_processes import installed_executable, installed_params_file  # noqa: E402
-from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
+from robot_sft.sim.session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -25,7 +25,7 @@ PURE = (
     "robot_sft.controller_config", "robot_sft.places", "robot_sft.commands", "robot_sft.reply",
     "robot_sft.answer", "robot_sft.grammar", "robot_sft.adapter", "robot_sft.prompting",
     "robot_sft.inference.base", "robot_sft.grounding", "robot_sft.tutorial",
-    "robot_sft.parameters", "robot_sft.sim_config", "robot_sft.node_startup",
+    "robot_sft.parameters", "robot_sft.sim.config", "robot_sft.sim.world", "robot_sft.geometry", "robot_sft.node_startup",
     "robot_sft.thread_priority", "robot_sft.inference.http_stream",
     "robot_sft.inference.server_protocol", "robot_sft.serving", "robot_sft.fleet",
     "training.data.generate", "training.data.loaders", "training.data.numbers",

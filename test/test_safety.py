@@ -157,5 +157,5 @@ def test_describe_plan_matches_tutorial_wording():
     (TwistSegment(0.0, 0.0, 0.0), False),
 ])
 def test_motion_announcement_marks_exactly_the_moving_segments(segment, moves):
-    """sim_session waits for motion after a reply containing MOTION_ANNOUNCEMENT."""
+    """robot_sft.sim.session waits for motion after a reply containing MOTION_ANNOUNCEMENT."""
     assert describe_segment(segment).startswith(MOTION_ANNOUNCEMENT) == moves

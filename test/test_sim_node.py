@@ -14,8 +14,8 @@ from geometry_msgs.msg import Twist  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import BatteryState, LaserScan  # noqa: E402
 
-from robot_sft.sim_node import SimNode  # noqa: E402
-from robot_sft.sim_session import SimSession  # noqa: E402
+from robot_sft.sim.node import SimNode  # noqa: E402
+from robot_sft.sim.session import SimSession  # noqa: E402
 from ros_helpers import unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = pytest.mark.ros

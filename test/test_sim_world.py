@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robot_sft.sim_world import (
-    Battery, Obstacle, Pose2D, Room, SimulatedBase, beam_angles, integrate_unicycle,
-    normalize_angle, obstacles_from_flat, scan_ranges,
+from robot_sft.geometry import Pose2D, wrap_angle
+from robot_sft.sim.world import (
+    Battery, Obstacle, Room, SimulatedBase, beam_angles, integrate_unicycle,
+    obstacles_from_flat, scan_ranges,
 )
 
 HALF_PI = math.pi / 2
@@ -17,7 +18,7 @@ HALF_PI = math.pi / 2
 def close_pose(actual: Pose2D, expected: Pose2D, tol=1e-9) -> bool:
     return (math.isclose(actual.x, expected.x, abs_tol=tol)
             and math.isclose(actual.y, expected.y, abs_tol=tol)
-            and abs(normalize_angle(actual.yaw - expected.yaw)) < tol)
+            and abs(wrap_angle(actual.yaw - expected.yaw)) < tol)
 
 
 @pytest.mark.parametrize("start, v, w, dt, expected", [

@@ -26,7 +26,7 @@ from robot_sft.node_processes import (  # noqa: E402
     NodeProcesses, burn_a_core_command, installed_executable, installed_params_file,
     module_command,
 )
-from robot_sft.sim_session import probe_on_domain, wait_for  # noqa: E402
+from robot_sft.sim.session import probe_on_domain, wait_for  # noqa: E402
 from ros_helpers import check_install_is_current, unique_domain_id, unique_namespace  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

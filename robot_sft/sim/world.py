@@ -1,6 +1,6 @@
 """The simulated robot and its room: pure Python + numpy, no rclpy.
 
-`sim_node` is the thin ROS layer on top; everything here is unit-tested with plain pytest.
+`robot_sft.sim.node` is the thin ROS layer on top; everything here is unit-tested with plain pytest.
 
 - `integrate_unicycle`: exact pose update of a differential-drive base (REP-103:
   +x forward, +yaw left) under constant (v, w).
@@ -20,17 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Pose2D:
-    x: float = 0.0
-    y: float = 0.0
-    yaw: float = 0.0  # rad, counter-clockwise from +x
-
-
-def normalize_angle(angle: float) -> float:
-    """Wrap to [-pi, pi)."""
-    return (angle + math.pi) % (2.0 * math.pi) - math.pi
+from robot_sft.geometry import Pose2D, wrap_angle
 
 
 def integrate_unicycle(pose: Pose2D, linear: float, angular: float, dt: float) -> Pose2D:
@@ -39,11 +29,11 @@ def integrate_unicycle(pose: Pose2D, linear: float, angular: float, dt: float) -
     if abs(angular * dt) < 1e-9:  # straight line (also avoids dividing by ~0)
         mid = pose.yaw + 0.5 * angular * dt
         return Pose2D(pose.x + linear * dt * math.cos(mid),
-                      pose.y + linear * dt * math.sin(mid), normalize_angle(yaw_end))
+                      pose.y + linear * dt * math.sin(mid), wrap_angle(yaw_end))
     radius = linear / angular  # arc around the instantaneous centre of rotation
     return Pose2D(pose.x + radius * (math.sin(yaw_end) - math.sin(pose.yaw)),
                   pose.y - radius * (math.cos(yaw_end) - math.cos(pose.yaw)),
-                  normalize_angle(yaw_end))
+                  wrap_angle(yaw_end))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Subscribes /cmd_vel (geometry_msgs/Twist) and, like a real base controller, stop
 when no command arrives for `cmd_vel_timeout` seconds. Publishes /odom
 (nav_msgs/Odometry, odom -> base_link), /scan (sensor_msgs/LaserScan, ray-cast in
 the room) and /battery_state (sensor_msgs/BatteryState, draining). The physics is
-in `robot_sft.sim_world`; this file only moves data between it and ROS.
+in `robot_sft.sim.world`; this file only moves data between it and ROS.
 
     ros2 run robot_sft sim --ros-args -p start_pose:="[1.0, 2.0, 1.57]"
 """
@@ -27,12 +27,12 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState, LaserScan
 
 from robot_sft.controller_config import PARAMETERS as CONTROLLER_PARAMETERS
-from robot_sft.executor import yaw_to_quaternion
+from robot_sft.geometry import Pose2D, quaternion_from_yaw
 from robot_sft.node_startup import ignore_late_signals, one_line, params_file_problem
 from robot_sft.ros_parameters import declare_parameters
-from robot_sft.sim_config import ODOMETRY_MODES, PARAMETERS, check_sim_values
-from robot_sft.sim_world import (
-    Battery, Pose2D, Room, SimulatedBase, beam_angles, obstacles_from_flat, scan_ranges,
+from robot_sft.sim.config import ODOMETRY_MODES, PARAMETERS, check_sim_values
+from robot_sft.sim.world import (
+    Battery, Room, SimulatedBase, beam_angles, obstacles_from_flat, scan_ranges,
 )
 
 RCLError = rclpy_implementation.RCLError
@@ -118,7 +118,7 @@ class SimNode(Node):
         msg.child_frame_id = self.params["base_frame"]
         msg.pose.pose.position.x, msg.pose.pose.position.y = pose.x, pose.y
         q = msg.pose.pose.orientation
-        q.x, q.y, q.z, q.w = yaw_to_quaternion(pose.yaw)
+        q.x, q.y, q.z, q.w = quaternion_from_yaw(pose.yaw)
         if mode == "live":  # frozen odometry reports standing still
             msg.twist.twist.linear.x = self.base.linear  # in base_link, as REP-105 asks
             msg.twist.twist.angular.z = self.base.angular

@@ -31,10 +31,9 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
-from robot_sft.executor import yaw_from_quaternion
+from robot_sft.geometry import wrap_angle, yaw_from_quaternion
 from robot_sft.safety import MOTION_ANNOUNCEMENT
-from robot_sft.sim_node import SimNode
-from robot_sft.sim_world import normalize_angle
+from robot_sft.sim.node import SimNode
 
 DEMO_NAMESPACE = "robot_sft_demo"
 SETTLE_S = 0.3  # no /cmd_vel for this long after the last zero: the motion is over
@@ -98,7 +97,7 @@ def odometry_between(odom: list[OdomSample], start: float, end: float) -> tuple[
     before = [s for s in odom if s.t < start][-1:]  # the pose when the interval began
     samples = before + inside
     distance = sum(math.hypot(b.x - a.x, b.y - a.y) for a, b in zip(samples, samples[1:]))
-    turned = sum(normalize_angle(b.yaw - a.yaw) for a, b in zip(samples, samples[1:]))
+    turned = sum(wrap_angle(b.yaw - a.yaw) for a, b in zip(samples, samples[1:]))
     return distance, turned
 
 
