@@ -24,16 +24,17 @@ from robot_sft.geometry import Pose2D, wrap_angle
 
 
 def integrate_unicycle(pose: Pose2D, linear: float, angular: float, dt: float) -> Pose2D:
-    """Exact pose after driving at constant (linear m/s, angular rad/s) for dt seconds."""
-    yaw_end = pose.yaw + angular * dt
-    if abs(angular * dt) < 1e-9:  # straight line (also avoids dividing by ~0)
-        mid = pose.yaw + 0.5 * angular * dt
-        return Pose2D(pose.x + linear * dt * math.cos(mid),
-                      pose.y + linear * dt * math.sin(mid), wrap_angle(yaw_end))
-    radius = linear / angular  # arc around the instantaneous centre of rotation
-    return Pose2D(pose.x + radius * (math.sin(yaw_end) - math.sin(pose.yaw)),
-                  pose.y - radius * (math.cos(yaw_end) - math.cos(pose.yaw)),
-                  wrap_angle(yaw_end))
+    """Exact pose after driving at constant (linear m/s, angular rad/s) for dt seconds.
+
+    The arc's chord, written so it stays exact for any turn rate: the base moves
+    linear*dt*sinc(h) along the mid heading (h = half the turn). The radius form,
+    (linear/angular)*(sin(end) - sin(start)), loses digits as angular -> 0 (a 1e9 m radius
+    times a difference of nearly equal sines)."""
+    half = 0.5 * angular * dt
+    mid = pose.yaw + half
+    chord = linear * dt * (math.sin(half) / half if half else 1.0)
+    return Pose2D(pose.x + chord * math.cos(mid), pose.y + chord * math.sin(mid),
+                  wrap_angle(pose.yaw + angular * dt))
 
 
 @dataclass(frozen=True)
