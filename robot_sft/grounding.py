@@ -48,6 +48,7 @@ NAMED_TURNS = {
     90.0: ("quarter turn", "quarter of a turn", "quarter rotation", "quarter circle",
            "quarter of a full turn", "quarter of a full rotation", "quarter round"),
     180.0: ("turn around", "turn yourself around", "turn back around", "spin around",
+            "turning around", "turn round", "turning round", "spinning around",
             "u-turn", "u turn", "uturn", "about face", "about-face", "half turn",
             "half a turn", "half circle", "half a circle", "half rotation", "one-eighty",
             "one eighty", "other way", "opposite direction", "opposite way", "a 180"),
@@ -266,7 +267,7 @@ DIRECTION_CUES = {
     "right": ("clockwise", "clock wise", "cw", "right", "starboard", "rt", "r", "rigth"),
     "backward": ("backward", "backwards", "back", "reverse", "reversing", "retreat",
                  "retreating", "behind", "rearward", "rearwards", "astern", "backup", "rev",
-                 "bk", "bck", "bwd"),
+                 "bk", "bck", "bwd", "backing", "backed"),
     "forward": ("forward", "forwards", "ahead", "straight", "front", "onward", "onwards",
                 "advance", "fwd", "frontward", "frontwards", "fw", "fwrd", "foward"),
 }
@@ -308,7 +309,8 @@ def place_spans(text: str, max_words: int = MAX_PLACE_WORDS) -> set[str]:
 # Words that point at a place without naming one ("go there", "go to that place"): a
 # Navigate to them would be a guess, so the command is unclear.
 VAGUE_PLACE_WORDS = frozenset({"place", "there", "here", "somewhere", "location", "spot", "it",
-                               "that", "this", "a", "some", "other", "same", "one"})
+                               "that", "this", "a", "some", "other", "same", "one", "over",
+                               "yonder"})
 
 
 def names_a_place(place: str) -> bool:

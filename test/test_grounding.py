@@ -49,7 +49,7 @@ def test_mentioned_numbers(text, numbers):
 
 
 @pytest.mark.parametrize("text, angles", [
-    ("do a U-turn", {180.0}), ("turn around", {180.0}), ("make a quarter turn right", {90.0}),
+    ("do a U-turn", {180.0}), ("turn around", {180.0}), ("go 1 m, turning around", {180.0}), ("make a quarter turn right", {90.0}),
     ("spin a full circle", {360.0}), ("three-quarter turn to the left", {270.0}),
     ("turn left", set()),
 ])
@@ -68,7 +68,7 @@ def test_named_turns(text, angles):
     ("rev 50 cm", {"backward"}), ("bk 1ft", {"backward"}), ("rt 45°", {"right"}),
     ("rot R 3.14rad", {"right"}), ("R15deg", {"right"}), ("L45 deg then fwd 1.5m", {"left", "forward"}),
     ("rotating 30 degre clock wise", {"right"}), ("turn counter clock wise", {"left"}),
-    ("I'll go", set()),
+    ("I'll go", set()), ("backing the robot up 1 meter", {"backward"}),
 ])
 def test_direction_cues(text, cues):
     assert direction_cues(text) == cues
@@ -135,6 +135,7 @@ def test_grounded_answers_pass(command, answer):
     ("R15deg", "Turn left 15 deg.", "direction left has no cue"),
     ("advance by 5 in the forward direction", "Move forward 5 in.", "unit in of the distance"),
     ("Go that place", "Navigate to place.", "does not name a place"),
+    ("go over to that spot over there", "Navigate to over there.", "does not name a place"),
     ("drive forward 2 m and then keep going forever", "Move forward 2 m.",
      "motion without end ('forever')"),
 ])
