@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from robot_sft.grounding import (
     direction_cues, direction_grounded, mentioned_numbers, named_turn_angles, names_a_place,
-    place_spans, unbounded_cue, unit_mentioned,
+    place_spans, refusal_cue, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -354,7 +354,7 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
     unknown place can then be named but never replaced by a known one: the node refuses
     it in words."""
     cues = direction_cues(command)
-    endless = unbounded_cue(command) is not None  # no motion grounds "... forever"
+    endless = refusal_cue(command) is not None  # no motion grounds "... forever", "full speed"
     said = {format_number(n) for n in mentioned_numbers(command)}
     vocabulary = Vocabulary(
         numbers=tuple(sorted(said, key=len, reverse=True)),

@@ -18,7 +18,8 @@ What counts as said (docs/command-policy.md):
   its side said ("turn" alone is unclear);
 - a place is a run of the command's own words that names something ("that place" does
   not);
-- a command that asks for endless motion ("forever", `UNBOUNDED_CUES`) grounds no motion.
+- a command that asks for endless motion ("forever", "keep going" with no bound after it)
+  or a speed the policy refuses ("full speed", "mph") grounds no motion (`refusal_cue`).
 The same readers build the decode-time grammar for the command
 (robot_sft.grammar.grounded_grammar), so the grammar and this check agree.
 Pure Python: no torch, no rclpy.
@@ -216,6 +217,13 @@ def _has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text) is not None
 
 
+_SPEED_PHRASE = re.compile(
+    r"(?<![a-z])(?:" + "|".join(sorted({re.escape(w) for base in SPEED_UNIT_PARTS.values()
+                                        for w in UNIT_WORDS[base]}, key=len, reverse=True))
+    + r") ?(?:/ ?s(?:ec)?|per sec(?:ond)?|a second|each second|every second)(?![a-z])|"
+      r"(?<![a-z])mps(?![a-z])")
+
+
 def unit_mentioned(text: str, unit: str) -> bool:
     """True when the command spells `unit` somehow ("m/s": "meters per second", "m/s", "mps")."""
     text = normalise(text)
@@ -228,6 +236,7 @@ def unit_mentioned(text: str, unit: str) -> bool:
         base = SPEED_UNIT_PARTS[unit]
         return (any(_has_word(text, w) for w in UNIT_WORDS[base])
                 and any(p in text for p in _PER_SECOND))
+    text = _SPEED_PHRASE.sub(" ", text)  # the "m" of "0.5 m/s" is no distance unit
     if unit == "in":
         return inches_mentioned(text)
     return any(_has_word(text, w) for w in UNIT_WORDS[unit])
@@ -323,12 +332,38 @@ def names_a_place(place: str) -> bool:
 UNBOUNDED_CUES = ("forever", "indefinitely", "endlessly", "never stop", "don't stop",
                   "dont stop", "do not stop", "until further notice", "until i say",
                   "until i tell you", "until told", "without end", "nonstop", "non stop")
+# "keep going" is endless only where no bound follows it ("keep going for 5 s" is bounded).
+_KEEP_GOING = re.compile(
+    r"\b(?:keep|carry on|continue|go on)(?: on)? (?:going|moving|driving|rolling|turning|"
+    r"spinning|rotating)(?: (?:forward|forwards|ahead|straight|backward|backwards|back|left|"
+    r"right|around))?(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b))")
+# Speeds the policy refuses outright (docs/command-policy.md): a bounded answer at the
+# default pace would ignore what was asked.
+UNSAFE_SPEED_CUES = ("as fast as possible", "as fast as you can", "full speed", "top speed",
+                     "max speed", "maximum speed", "full power", "full throttle", "flat out",
+                     "floor it", "pedal to the metal", "km/h", "kmh", "kph", "mph",
+                     "miles per hour", "kilometers per hour", "kilometres per hour")
 
 
 def unbounded_cue(text: str) -> str | None:
-    """The first phrase of `UNBOUNDED_CUES` the command says, or None."""
+    """The first phrase that asks for endless motion ("forever", "keep going" with no bound
+    after it), or None."""
     text = normalise(text).replace("-", " ")
-    return next((c for c in UNBOUNDED_CUES if _has_word(text, c)), None)
+    found = next((c for c in UNBOUNDED_CUES if _has_word(text, c)), None)
+    if found is None and (m := _KEEP_GOING.search(text)):
+        found = m.group(0)
+    return found
+
+
+def refusal_cue(text: str) -> str | None:
+    """Why no motion can answer this command, from its words alone: endless motion or a
+    speed the policy refuses ("full speed", "mph"); None when there is no such phrase."""
+    if cue := unbounded_cue(text):
+        return f"the command asks for motion without end ({cue!r})"
+    spaced = normalise(text).replace("-", " ")
+    if cue := next((c for c in UNSAFE_SPEED_CUES if _has_word(spaced, c)), None):
+        return f"the command asks for an unsafe speed ({cue!r})"
+    return None
 
 
 # ------------------------------------------------------------------ the check
@@ -389,6 +424,6 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the place {action.place!r} is not named in the command")
             elif not names_a_place(action.place):
                 findings.append(f"{action.place!r} does not name a place")
-        if isinstance(action, MOTION_ACTIONS) and (cue := unbounded_cue(command)):
-            findings.append(f"the command asks for motion without end ({cue!r})")
+        if isinstance(action, MOTION_ACTIONS) and (why := refusal_cue(command)):
+            findings.append(why)
     return findings

@@ -85,6 +85,9 @@ def test_direction_cues(text, cues):
     ("advance 10 in", "in", True), ("move 5 in. forward", "in", True),
     ("advance by 5 in the forward direction", "in", False), ("go 2 m in front", "in", False),
     ("ten inches", "in", True),
+    # a speed's unit is no distance unit: "fwd 0.5 m/s" names no distance
+    ("fwd 0.5 m/s", "m", False), ("move 2 m at 0.5 m/s", "m", True),
+    ("at 20 cm per second", "cm", False), ("go 3 meters per second", "m", False),
 ])
 def test_units(text, unit, said):
     assert unit_mentioned(text, unit) is said
@@ -138,6 +141,11 @@ def test_grounded_answers_pass(command, answer):
     ("go over to that spot over there", "Navigate to over there.", "does not name a place"),
     ("drive forward 2 m and then keep going forever", "Move forward 2 m.",
      "motion without end ('forever')"),
+    ("go forward one meter and then just keep going", "Move forward 1 m.",
+     "motion without end ('keep going')"),
+    ("Go full power forward 4 meter", "Move forward 4 m.", "unsafe speed ('full power')"),
+    ("drive 2 m at 10 mph", "Move forward 2 m.", "unsafe speed ('mph')"),
+    ("fwd 0.5 m/s", "Move forward 0.5 m at 0.5 m/s.", "unit m of the distance"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))
@@ -150,7 +158,8 @@ _FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a ha
               "0.5", "meters", "feet", "degrees", "seconds", "m/s", "left", "right",
               "clockwise", "counter-clockwise", "forward", "reverse", "do a u-turn",
               "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm",
-              "go there", "forever", "in", "point five", "one thirty"]
+              "go there", "forever", "in", "point five", "one thirty", "keep going",
+              "full speed", "for 5 s"]
 
 
 _VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
@@ -219,3 +228,12 @@ def test_a_grounded_answer_is_executed():
     reply = build_reply("Turn left.\nMove forward 5 m.", SafetyLimits(), {}, "b", "o",
                         command="turn left and go 5 m")
     assert reply.ok and len(reply.segments) == 2 and not reply.ungrounded
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("keep going for 5 seconds", "Move forward for 5 s."),   # bounded after all
+    ("keep moving forward 2 m", "Move forward 2 m."),
+    ("move forward 2 m at 0.5 m/s", "Move forward 2 m at 0.5 m/s."),
+])
+def test_bounded_keep_going_and_speeds_are_grounded(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
