@@ -331,7 +331,8 @@ def names_a_place(place: str) -> bool:
 # (the model dropped "... and keep going forever"), so any motion answer is refused.
 UNBOUNDED_CUES = ("forever", "indefinitely", "endlessly", "never stop", "don't stop",
                   "dont stop", "do not stop", "until further notice", "until i say",
-                  "until i tell you", "until told", "without end", "nonstop", "non stop")
+                  "until i tell you", "until told", "without end", "nonstop", "non stop",
+                  "continue always", "always continue", "keep on forever")
 # "keep going" is endless only where no bound follows it ("keep going for 5 s" is bounded).
 _KEEP_GOING = re.compile(
     r"\b(?:keep|carry on|continue|go on)(?: on)? (?:going|moving|driving|rolling|turning|"
@@ -342,7 +343,9 @@ _KEEP_GOING = re.compile(
 UNSAFE_SPEED_CUES = ("as fast as possible", "as fast as you can", "full speed", "top speed",
                      "max speed", "maximum speed", "full power", "full throttle", "flat out",
                      "floor it", "pedal to the metal", "km/h", "kmh", "kph", "mph",
-                     "miles per hour", "kilometers per hour", "kilometres per hour")
+                     "per hour", "/h", "/hr", "kilometers an hour", "kilometres an hour",
+                     "km an hour", "miles an hour", "mile an hour", "meters an hour",
+                     "metres an hour")  # no speed per hour is allowed
 
 
 def unbounded_cue(text: str) -> str | None:

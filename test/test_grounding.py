@@ -145,6 +145,10 @@ def test_grounded_answers_pass(command, answer):
      "motion without end ('keep going')"),
     ("Go full power forward 4 meter", "Move forward 4 m.", "unsafe speed ('full power')"),
     ("drive 2 m at 10 mph", "Move forward 2 m.", "unsafe speed ('mph')"),
+    ("drive three meters at ten kilometers an hour", "Move forward 3 m slowly.",
+     "unsafe speed ('kilometers an hour')"),
+    ("Go back 2 feet, speed 5 mile per hour", "Move backward 2 ft.", "unsafe speed ('per hour')"),
+    ("Go 1 meter forward then continue always", "Move forward 1 m.", "without end"),
     ("fwd 0.5 m/s", "Move forward 0.5 m at 0.5 m/s.", "unit m of the distance"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
