@@ -47,7 +47,7 @@ MAX_WORDS = {"plain": 24, "terse": 16, "spoken": 28, "formal": 28, "long": 38, "
 # (the longest of 20,000 rows: 94 tokens with this cap, 97 without it).
 MAX_ROW_CHARS = 250
 # Clauses of a sequence (stop only ever comes last).
-CLAUSE_WEIGHTS = {"move": 0.30, "turn": 0.19, "default_turn": 0.13, "named_turn": 0.09,
+CLAUSE_WEIGHTS = {"move": 0.30, "turn": 0.19, "default_turn": 0.13, "named_turn": 0.06,
                   "timed_move": 0.09, "timed_turn": 0.04, "navigate": 0.09,
                   "status_battery": 0.03, "status_obstacles": 0.03}
 SEQUENCE_REFUSAL = 0.2       # share of sequences with one refused part (refused whole)
@@ -56,12 +56,8 @@ TIMED_SPEED_PROB = 0.45      # timed motions with one ("at 0.5 m/s for 10 s")
 HELD_OUT_DRAW = 0.35         # a held-out row draws a hidden component this often per choice
 # Sequences of a leg, a turn said by side or by name, and a leg ("go forward 5 ft, turn
 # left, and go 5 more feet"; "... turn around ..."): few arise from independent draws.
-LEG_TURN_LEG = 0.4
-MIDDLE_TURN = {"default_turn": 0.45, "named_turn": 0.3, "turn": 0.25}
-# Of those, run-on ones: no commas, at most a "then" ("go forward 2 m turn right then go
-# forward 1 m", terse "fwd 2m R 90deg fwd 1m"): the turn in the middle is never dropped.
-RUN_ON = 0.45
-RUN_ON_JOINERS = [" {b}", " then {b}"]
+LEG_TURN_LEG = 0.2
+MIDDLE_TURN = {"default_turn": 0.55, "named_turn": 0.3, "turn": 0.15}
 LEG = {"move": 0.8, "timed_move": 0.2}
 # Terse frames (a terse clause has one word order, the first frame that fits, except these:
 # a speed before the amount, "fwd 0.5 m/s 10 s", "bk @0.3m/s 2m").
@@ -459,10 +455,8 @@ class Composer:
 
     def sequence(self, over: bool = False, prob: float = 0.15) -> Clause:
         rng = self.rng
-        run_on = False
         if rng.random() < LEG_TURN_LEG:
             n, kinds = 3, [pick(rng, LEG), pick(rng, MIDDLE_TURN), pick(rng, LEG)]
-            run_on = self.style != "formal" and rng.random() < RUN_ON
         else:
             n = 3 if rng.random() < 0.25 else 2
             kinds = [pick(rng, CLAUSE_WEIGHTS) for _ in range(n)]
@@ -476,7 +470,7 @@ class Composer:
             others = " ".join(o.text for o in clauses if o is not c).lower()
             if c.unsided and _OPPOSITE_CUE[c.unsided].search(_LEFT_CLOCKWISE.sub(" ", others)):
                 raise _Retry
-        text = self.join(clauses, run_on)
+        text = self.join(clauses)
         refusal = next((c.refusal for c in clauses if c.refusal), None)
         if refusal:  # one refused part refuses the whole command: nothing moves
             return Clause(text, [Refuse(REFUSAL_REASONS[refusal])], refusal=refusal)
@@ -485,13 +479,8 @@ class Composer:
             raise _Retry
         return Clause(text, actions, named=any(c.named for c in clauses))
 
-    def join(self, clauses: list[Clause], run_on: bool = False) -> str:
+    def join(self, clauses: list[Clause]) -> str:
         rng, style = self.rng, self.style
-        if run_on:  # "back up 1 m turn right 45 degrees then go forward 2 m"
-            if "," in "".join(c.text for c in clauses):
-                raise _Retry
-            return clauses[0].text + "".join(rng.choice(RUN_ON_JOINERS).format(b=b.text)
-                                             for b in clauses[1:])
         prose = style in ("plain", "formal", "long")
         a, rest = clauses[0], clauses[1:]
         if len(clauses) == 2 and prose and a.ing and rng.random() < 0.08:

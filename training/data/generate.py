@@ -53,7 +53,7 @@ __all__ = ["generate_dataset", "write_dataset", "normalise_command", "add_typo",
 # a quarter (a fifth of the sequences are refused too), so the model sees every behaviour
 # often.
 CATEGORY_WEIGHTS = {
-    "move": 0.10, "turn": 0.075, "turn_default": 0.045, "turn_named": 0.065, "timed_move": 0.07,
+    "move": 0.12, "turn": 0.08, "turn_default": 0.05, "turn_named": 0.03, "timed_move": 0.06,
     "timed_turn": 0.03, "sequence": 0.14, "shape": 0.03, "stop": 0.045, "navigate": 0.07,
     "status_battery": 0.03, "status_obstacles": 0.03,
     "refuse_unsupported": 0.03, "refuse_unsupported_motion": 0.05, "refuse_unsafe_speed": 0.025,

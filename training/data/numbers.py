@@ -37,10 +37,8 @@ UNIT_SPELLINGS = {
 
 
 
-def number_to_words(n: int, hyphen: bool = True, use_and: bool = False,
-                    article: bool = False) -> str:
-    """0..999 in English words: 45 -> "forty-five", 180 -> "one hundred eighty";
-    `article`: "a hundred twenty" (without "and")."""
+def number_to_words(n: int, hyphen: bool = True, use_and: bool = False) -> str:
+    """0..999 in English words: 45 -> "forty-five", 180 -> "one hundred eighty"."""
     if not 0 <= n <= 999 or int(n) != n:
         raise ValueError(f"cannot say {n!r} in words")
     n = int(n)
@@ -50,7 +48,7 @@ def number_to_words(n: int, hyphen: bool = True, use_and: bool = False,
         tens, ones = divmod(n, 10)
         return TENS[tens] + (("-" if hyphen else " ") + ONES[ones] if ones else "")
     hundreds, rest = divmod(n, 100)
-    head = ("a" if hundreds == 1 and (use_and or article) else ONES[hundreds]) + " hundred"
+    head = ("a" if hundreds == 1 and use_and else ONES[hundreds]) + " hundred"
     if not rest:
         return head
     return head + (" and " if use_and else " ") + number_to_words(rest, hyphen)
@@ -72,10 +70,6 @@ def _sayable(n: int) -> bool:
 
 DIGIT_WORDS = ONES[:10]
 SPOKEN_DECIMALS = 0.4  # of the word-said numbers, how many non-integers are said "point ..."
-TWO_DIGIT_DECIMALS = 0.8  # 0.25 and 0.75 said in words: "point two five", "zero point seven five"
-# 0.5 and 0.25 of a unit said as a fraction ("half a radian", "a quarter metre") this often
-# whenever the style says words at all (drawn as rarely as other values, a default data set held none).
-FRACTIONS = 0.45
 
 
 def decimal_to_words(value: float, rng) -> str | None:
@@ -105,16 +99,11 @@ def decimal_to_words(value: float, rng) -> str | None:
 def say_number(value: float, rng, words: float = 0.2) -> str:
     """Digits most of the time; words (with probability `words`) when they exist: whole
     numbers ("forty-five"), and now and then decimals ("one point five", "point two five")."""
-    if words and value in (0.25, 0.75) and rng.random() < 0.2:
-        said = decimal_to_words(value, rng)  # "point two five", "zero point seven five"
-        if said:
-            return said
     if rng.random() < words:
         if value == int(value) and _sayable(int(value)):
             return number_to_words(int(value), hyphen=rng.random() < 0.7,
-                                   use_and=rng.random() < 0.4, article=rng.random() < 0.5)
-        if value != int(value) and rng.random() < (
-                TWO_DIGIT_DECIMALS if value in (0.25, 0.75) else SPOKEN_DECIMALS):
+                                   use_and=rng.random() < 0.4)
+        if value != int(value) and rng.random() < SPOKEN_DECIMALS:
             said = decimal_to_words(value, rng)
             if said:
                 return said
@@ -134,12 +123,6 @@ def say_quantity(value: float, unit: str, rng, words: float = 0.2, bare: bool = 
     the chance of "2m" over "2 m"."""
     if bare:
         return say_number(value, rng, words)
-    if words and value in (0.25, 0.5) and rng.random() < FRACTIONS:
-        singulars = UNIT_SPELLINGS[unit][1]
-        if value == 0.5:
-            return f"half a {rng.choice(singulars)}"
-        if unit not in ("in", "deg", "rad"):  # "a quarter of a metre", "a quarter meter"
-            return f"a quarter{' of a' if rng.random() < 0.5 else ''} {rng.choice(singulars)}"
     if rng.random() < words:  # fractions said in words
         singulars, plurals = UNIT_SPELLINGS[unit][1:]
         if value == 0.5:

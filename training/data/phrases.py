@@ -139,39 +139,11 @@ NAMED_TURN = [
     ("do a full spin", 360), ("turn through a full circle", 360), ("do a complete turn", 360),
     ("quarter turn", 90), ("half turn", 180), ("u-turn", 180), ("full turn", 360),
 ]
-# Every phrase of robot_sft.grounding.NAMED_TURNS at least once (never held out: CORE).
-NAMED_TURN_ALL = (  # a tuple: not a component family of its own
-    ("do a quarter of a turn", 90), ("make a quarter rotation", 90), ("turn a quarter circle", 90),
-    ("rotate a quarter of a full turn", 90), ("turn a quarter of a full rotation", 90),
-    ("do a quarter round", 90),
-    ("turn round", 180), ("do a u turn", 180), ("make U turn", 180), ("do a uturn", 180),
-    ("make an about face", 180), ("turn half a turn", 180), ("rotate a half circle", 180),
-    ("do a half rotation", 180), ("turn one eighty", 180), ("turn the other way", 180),
-    ("face the opposite way", 180), ("do a 180", 180), ("turn yourself around", 180),
-    ("turn back around", 180), ("spin around", 180), ("rotate half a circle", 180),
-    ("do a one-eighty", 180), ("turn to face the opposite direction", 180),
-    ("do a three quarter turn", 270), ("turn three-quarters of a turn", 270),
-    ("rotate three quarters of a full turn", 270), ("turn three-quarters of a full turn", 270),
-    ("do a three quarter round", 270), ("make a three-quarter round", 270),
-    ("rotate three quarters of a turn", 270),
-    ("do a complete circle", 360), ("make a whole turn", 360), ("turn a whole circle", 360),
-    ("do a 360", 360), ("do a three-sixty", 360), ("spin three sixty", 360),
-    ("make a full round", 360), ("do a complete round", 360), ("make a full revolution", 360),
-    ("do a complete revolution", 360), ("make one revolution", 360),
-    ("make one full rotation", 360), ("do a full spin", 360), ("make a complete turn", 360),
-    ("turn a full circle", 360), ("make a complete rotation", 360),
-    ("make turning round", 180), ("do spinning around", 180), ("do turning around", 180),
-    ("turn a quarter of a full turn", 90),
-)
-NAMED_TURN += [e for e in NAMED_TURN_ALL if e not in NAMED_TURN]
 # Nouns for "{make} a {adj} {noun}" ("make a left u-turn", "do a clockwise quarter turn").
 NAMED_NOUN = [("u-turn", 180), ("quarter turn", 90), ("half turn", 180),
               ("three-quarter turn", 270), ("full turn", 360), ("full rotation", 360),
               ("half rotation", 180), ("quarter rotation", 90), ("full circle", 360),
-              ("complete rotation", 360), ("quarter-turn", 90), ("u turn", 180),
-              ("about-face", 180), ("one-eighty", 180), ("full revolution", 360),
-              ("complete revolution", 360), ("three quarter turn", 270), ("half circle", 180),
-              ("quarter circle", 90), ("complete circle", 360)]
+              ("complete rotation", 360), ("quarter-turn", 90)]
 
 # ---------------------------------------------------------------- clause frames
 # Frames say the order; the slots pick the components. A frame without {dir} or a
@@ -437,9 +409,7 @@ CORE = {
                           "{side_verb} {lat} {dist}", "{verb} sideways {dist}"},
     "NAMED_TURN": {"turn around", "do a u-turn", "make a u-turn", "do a quarter turn",
                    "do a half turn", "do a three-quarter turn", "do a full turn",
-                   "do a full rotation", "about face"} | {t for t, _ in NAMED_TURN_ALL},
-    "NAMED_NOUN": {"u-turn", "u turn", "half turn", "full rotation", "three-quarter turn",
-                   "quarter turn"},
+                   "do a full rotation", "about face"},
     "UNTIL": {"i say stop", "you reach the wall"}, "FOREVER": {"forever", "indefinitely"},
     "KEEP_MOVING": {"keep moving", "keep going"}, "KEEP_TURNING": {"keep turning", "keep rotating"},
 }
