@@ -87,14 +87,8 @@ def _decimals(tokens: list[str], i: int) -> tuple[float, int]:
         i += 1
     if digits:
         return float("0." + digits), i
-    if i < len(tokens) and tokens[i] in WORD_VALUES and WORD_VALUES[tokens[i]] >= 10:
-        value = WORD_VALUES[tokens[i]]
-        i += 1
-        if value % 10 == 0 and value >= 20 and i < len(tokens) and tokens[i] in DIGIT_WORDS[1:]:
-            value += DIGIT_WORDS.index(tokens[i])
-            i += 1
-        return value / 100, i
-    return 0.0, i
+    value, i = _tens(tokens, i)
+    return value / 100, i
 
 
 def _tens(tokens: list[str], i: int) -> tuple[int, int]:
@@ -348,22 +342,16 @@ UNSAFE_SPEED_CUES = ("as fast as possible", "as fast as you can", "full speed", 
                      "metres an hour")  # no speed per hour is allowed
 
 
-def unbounded_cue(text: str) -> str | None:
-    """The first phrase that asks for endless motion ("forever", "keep going" with no bound
-    after it), or None."""
-    text = normalise(text).replace("-", " ")
-    found = next((c for c in UNBOUNDED_CUES if _has_word(text, c)), None)
-    if found is None and (m := _KEEP_GOING.search(text)):
-        found = m.group(0)
-    return found
-
-
 def refusal_cue(text: str) -> str | None:
-    """Why no motion can answer this command, from its words alone: endless motion or a
-    speed the policy refuses ("full speed", "mph"); None when there is no such phrase."""
-    if cue := unbounded_cue(text):
-        return f"the command asks for motion without end ({cue!r})"
+    """Why no motion can answer this command, from its words alone: endless motion
+    ("forever", "keep going" with no bound after it) or a speed the policy refuses ("full
+    speed", "mph"); None when there is no such phrase."""
     spaced = normalise(text).replace("-", " ")
+    endless = next((c for c in UNBOUNDED_CUES if _has_word(spaced, c)), None)
+    if endless is None and (m := _KEEP_GOING.search(spaced)):
+        endless = m.group(0)
+    if endless:
+        return f"the command asks for motion without end ({endless!r})"
     if cue := next((c for c in UNSAFE_SPEED_CUES if _has_word(spaced, c)), None):
         return f"the command asks for an unsafe speed ({cue!r})"
     return None
@@ -408,6 +396,8 @@ def check_grounding(command: str, actions) -> list[str]:
     cues = direction_cues(command)
     spans = None
     findings = []
+    if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
+        findings.append(why)  # once, however many motion lines the answer has
     for action in actions:
         for what, value, unit in _quantities(action):
             if what == "angle" and unit == "deg" and any(_same(value, a) for a in named):
@@ -427,6 +417,4 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the place {action.place!r} is not named in the command")
             elif not names_a_place(action.place):
                 findings.append(f"{action.place!r} does not name a place")
-        if isinstance(action, MOTION_ACTIONS) and (why := refusal_cue(command)):
-            findings.append(why)
     return findings

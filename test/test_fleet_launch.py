@@ -7,42 +7,31 @@ from pathlib import Path
 
 import pytest
 
+from launch_ast import calls, constant, keywords
+
 from robot_sft.fleet import fleet_robots, per_robot
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "fleet.launch.py"
 ARGUMENTS = {"robots", "adapter", "server_url", "server_model", "params_file", "use_sim"}
 
 
-def _calls(tree, name):
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and getattr(node.func, "id", getattr(node.func, "attr", None)) == name]
-
-
-def _keywords(call):
-    return {k.arg: k.value for k in call.keywords}
-
-
-def _constant(node):
-    return node.value if isinstance(node, ast.Constant) else None
-
-
 def test_fleet_launch_file_builds_the_fleet_robots_controllers():
     tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
-    declared = {_constant(call.args[0]) for call in _calls(tree, "DeclareLaunchArgument")}
+    declared = {constant(call.args[0]) for call in calls(tree, "DeclareLaunchArgument")}
     assert declared == ARGUMENTS
-    performed = {_constant(e) for call in _calls(tree, "LaunchConfiguration") for e in call.args}
-    read = {_constant(e) for node in ast.walk(tree) if isinstance(node, ast.Tuple)
+    performed = {constant(e) for call in calls(tree, "LaunchConfiguration") for e in call.args}
+    read = {constant(e) for node in ast.walk(tree) if isinstance(node, ast.Tuple)
             for e in node.elts}
     assert ARGUMENTS <= performed | read  # every argument is used
     # The robots come from robot_sft.fleet (the tests start the same controllers).
     assert any(isinstance(n, ast.ImportFrom) and n.module == "robot_sft.fleet"
                and [a.name for a in n.names] == ["fleet_robots"] for n in tree.body)
-    assert _calls(tree, "fleet_robots") and _calls(tree, "OpaqueFunction")
-    nodes = {_constant(_keywords(call)["executable"]): _keywords(call)
-             for call in _calls(tree, "Node")}
+    assert calls(tree, "fleet_robots") and calls(tree, "OpaqueFunction")
+    nodes = {constant(keywords(call)["executable"]): keywords(call)
+             for call in calls(tree, "Node")}
     assert set(nodes) == {"controller", "sim"}
     for node in nodes.values():
-        assert _constant(node["package"]) == "robot_sft"
+        assert constant(node["package"]) == "robot_sft"
         assert ast.unparse(node["namespace"]) == "robot.namespace"
     assert ast.unparse(nodes["controller"]["parameters"]) == \
         "[value['params_file'], robot.parameters]"

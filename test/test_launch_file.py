@@ -6,55 +6,44 @@ from pathlib import Path
 
 import pytest
 
+from launch_ast import calls, constant, keywords
+
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "controller.launch.py"
 ARGUMENTS = {"adapter", "params_file", "use_sim", "namespace"}
-
-
-def _calls(tree, name):
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and getattr(node.func, "id", getattr(node.func, "attr", None)) == name]
-
-
-def _keywords(call):
-    return {k.arg: k.value for k in call.keywords}
-
-
-def _constant(node):
-    return node.value if isinstance(node, ast.Constant) else None
 
 
 def test_launch_file_declares_its_arguments_and_nodes():
     tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
                for n in tree.body)
-    declared = {_constant(call.args[0]) for call in _calls(tree, "DeclareLaunchArgument")}
+    declared = {constant(call.args[0]) for call in calls(tree, "DeclareLaunchArgument")}
     assert declared == ARGUMENTS
-    nodes = {_constant(_keywords(call)["executable"]): _keywords(call)
-             for call in _calls(tree, "Node")}
+    nodes = {constant(keywords(call)["executable"]): keywords(call)
+             for call in calls(tree, "Node")}
     controller = nodes["controller"]
-    assert _constant(controller["package"]) == "robot_sft"
-    assert _constant(controller["name"]) == "controller"
+    assert constant(controller["package"]) == "robot_sft"
+    assert constant(controller["name"]) == "controller"
     assert {"namespace", "parameters", "output", "emulate_tty"} <= set(controller)
     sim = nodes["sim"]
-    assert _constant(sim["package"]) == "robot_sft"
+    assert constant(sim["package"]) == "robot_sft"
     # Both nodes read the one params file (shared topic names, cmd_vel_timeout).
-    configs = {a.targets[0].id: _constant(a.value.args[0]) for a in ast.walk(tree)
-               if isinstance(a, ast.Assign) and _calls(a.value, "LaunchConfiguration")}
+    configs = {a.targets[0].id: constant(a.value.args[0]) for a in ast.walk(tree)
+               if isinstance(a, ast.Assign) and calls(a.value, "LaunchConfiguration")}
     for node in (controller, sim):
         files = [configs.get(getattr(e, "id", None)) for e in node["parameters"].elts
                  if not isinstance(e, ast.Dict)]
         assert files == ["params_file"]
-    assert _calls(sim["condition"], "IfCondition")  # only with use_sim:=true
+    assert calls(sim["condition"], "IfCondition")  # only with use_sim:=true
     # The launch ends with the controller, also with use_sim:=true (issue 11 item 4).
-    handlers = [_keywords(call) for call in _calls(tree, "OnProcessExit")]
+    handlers = [keywords(call) for call in calls(tree, "OnProcessExit")]
     assert [(h["target_action"].id, h["on_exit"].id) for h in handlers] == \
         [("controller", "end_with_the_controller")]
-    assert _calls(tree, "RegisterEventHandler")
+    assert calls(tree, "RegisterEventHandler")
     ender = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
                  and n.name == "end_with_the_controller")
     assert any(isinstance(n, ast.Raise) for n in ast.walk(ender))  # non-zero: launch fails
-    assert _calls(ender, "Shutdown")
-    used = {_constant(call.args[0]) for call in _calls(tree, "LaunchConfiguration")}
+    assert calls(ender, "Shutdown")
+    used = {constant(call.args[0]) for call in calls(tree, "LaunchConfiguration")}
     assert used == ARGUMENTS  # every argument is used
 
 
