@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--no-busy-core", action="store_true", help="no process burning a core")
     parser.add_argument("-p", dest="overrides", action="append", default=[],
                         metavar="NAME:=VALUE", help="a controller parameter, as ros2 run's -p")
+    parser.add_argument("--logs", metavar="DIR",
+                        help="keep the nodes' logs here (default: a temporary directory)")
     parser.add_argument("--ready-timeout", type=float, default=300.0,
                         help="seconds for the controller to load (a first llama_cpp start "
                              "exports the GGUF)")
@@ -92,7 +94,7 @@ def main() -> None:
 
     domain_id, namespace = 100 + os.getpid() % 50, f"bench{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp, \
-            NodeProcesses(tmp, domain_id, namespace) as nodes:
+            NodeProcesses(args.logs or tmp, domain_id, namespace) as nodes:
         if not args.no_busy_core:
             nodes.start("busy", burn_a_core_command())
         nodes.start("sensors", [*module_command("robot_sft.sensor_traffic"), *nodes.ros_args()])

@@ -202,18 +202,20 @@ def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[flo
                 reply.ok and bool(reply.segments)), times.token_s)
 
 
-def run_grammar_path(model, command, expected, budget: bool) -> Run:
-    """project+grammar: the node's model behind the response grammar (generate() with the
-    grammar's logits processor, greedy, whole answer), then parse and plan."""
+def run_grammar_path(model, command, expected, budget: bool):
+    """project+grammar: (b) with the model under each command's own response grammar, as
+    the node with constrained_decoding (budget mode: exactly the expected answer's tokens)."""
+    if not budget:
+        return run_node_path(model, command, expected, budget)
     started = time.perf_counter()
-    if budget:
-        model.generation_config.max_new_tokens = \
-            len(model.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
+    model.generation_config.max_new_tokens = \
+        len(model.tokenizer(expected, add_special_tokens=False)["input_ids"]) + 1
     text = model.respond(command)
     parsed = plan_first_twist(text)
     total = time.perf_counter() - started
-    tokens = len(model.tokenizer(text, add_special_tokens=False)["input_ids"]) + 1
-    return Run(total, 0.0, tokens, 1000 * total / tokens, parsed)
+    times = model.last_times
+    return Run(total, times.prefill_s, times.new_tokens + 1,
+               1000 * statistics.median(times.token_s) if times.token_s else 0.0, parsed)
 
 
 def floor_s(model, command, expected, token_s: list[float]) -> float:
@@ -242,13 +244,15 @@ def figures(runs) -> dict:
 def markdown_table(rows, names) -> str:
     """First-Twist latency per command: median / p90 per path, the ratio, the floor."""
     cols = [f"{n} median / p90 ms" for n in names]
-    lines = ["| command | " + " | ".join(cols) + " | tutorial / project | floor ms | "
-             "project / floor |", "|" + "---|" * (len(names) + 4)]
+    grammar = names.index("project+grammar") if "project+grammar" in names else None
+    ratios = ["tutorial / project"] + (["tutorial / project+grammar"] if grammar else [])
+    lines = ["| command | " + " | ".join(cols + ratios) + " | floor ms | project / floor |",
+             "|" + "---|" * (len(names) + len(ratios) + 3)]
 
     def line(label, meds, p90s, floor):
         cells = [f"{m:.0f} / {p:.0f}" for m, p in zip(meds, p90s)]
-        return (f"| {label} | " + " | ".join(cells) + f" | {meds[0] / meds[1]:.1f}x | "
-                f"{floor:.0f} | {meds[1] / floor:.2f} |")
+        cells += [f"{meds[0] / meds[i]:.1f}x" for i in [1] + ([grammar] if grammar else [])]
+        return f"| {label} | " + " | ".join(cells) + f" | {floor:.0f} | {meds[1] / floor:.2f} |"
 
     for row in rows:
         f = [figures(row.runs[n]) for n in names]
@@ -300,19 +304,16 @@ def measure(args, adapter: Path, budget: bool) -> dict:
         other_name = "transformers" if args.backend == "llama_cpp" else "llama_cpp"
         other, _ = node_model(other_name, adapter, "auto", args.threads)
         paths[f"project ({other_name})"] = lambda c, e: run_node_path(other, c, e, budget)
-    if args.constrained and args.backend == "llama_cpp":
-        from robot_sft.inference.llama_cpp_backend import LlamaCppModel
+    if args.constrained:  # as the node with constrained_decoding: each command's own grammar
+        if args.backend == "llama_cpp":
+            from robot_sft.inference.llama_cpp_backend import LlamaCppModel
 
-        grammar = LlamaCppModel(fast.gguf_path, fast.tokenizer, fast.system_prompt,
-                                fast.generation_config.max_new_tokens, args.threads)
-        grammar.enable_grammar()
-        paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
-    elif args.constrained:
-        from robot_sft.inference.constraint import ConstrainedModel, ResponseConstraint
-
-        constraint = ResponseConstraint(fast.tokenizer, vocab_size=fast.model.config.vocab_size)
-        grammar = TransformersModel(ConstrainedModel(fast.model, constraint), fast.tokenizer,
-                                    fast.system_prompt, fast.generation_config.max_new_tokens)
+            grammar = LlamaCppModel(fast.gguf_path, fast.tokenizer, fast.system_prompt,
+                                    fast.generation_config.max_new_tokens, args.threads)
+        else:
+            grammar = TransformersModel(fast.model, fast.tokenizer, fast.system_prompt,
+                                        fast.generation_config.max_new_tokens)
+        grammar.enable_grammar(grounded=True)
         paths["project+grammar"] = lambda c, e: run_grammar_path(grammar, c, e, budget)
     commands = COMMANDS[:args.commands]
     for path in paths.values():  # warm-up: first-call allocations are not latency

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    direction_cues, direction_grounded, mentioned_numbers, named_turn_angles, names_a_place,
-    place_spans, refusal_cue, unit_mentioned,
+    direction_cues, direction_grounded, names_a_place, place_spans, refusal_cue, spoken_quantities,
+    unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -355,10 +355,11 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
     it in words."""
     cues = direction_cues(command)
     endless = refusal_cue(command) is not None  # no motion grounds "... forever", "full speed"
-    said = {format_number(n) for n in mentioned_numbers(command)}
+    numbers, named = spoken_quantities(command)
+    said = {format_number(n) for n in numbers}
     vocabulary = Vocabulary(
         numbers=tuple(sorted(said, key=len, reverse=True)),
-        turn_degrees=tuple(sorted({format_number(a) for a in named_turn_angles(command)} - said,
+        turn_degrees=tuple(sorted({format_number(a) for a in named} - said,
                                   key=len, reverse=True)),
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS

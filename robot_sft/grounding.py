@@ -46,14 +46,15 @@ _DIGITS = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|\.\d+)")
 # Turns said by name: the angle (deg) a phrase stands for. "around" covers "turn
 # around", "spin around"; "180" is also a digit, read as a number anyway.
 NAMED_TURNS = {
-    90.0: ("quarter turn", "quarter of a turn", "quarter rotation", "quarter circle",
+    90.0: ("1/4 turn", "1/4 of a turn", "1/4 rotation", "quarter turn", "quarter of a turn", "quarter rotation", "quarter circle",
            "quarter of a full turn", "quarter of a full rotation", "quarter round"),
     180.0: ("turn around", "turn yourself around", "turn back around", "spin around",
             "turning around", "turn round", "turning round", "spinning around",
-            "u-turn", "u turn", "uturn", "about face", "about-face", "half turn",
+            "u-turn", "u turn", "uturn", "about face", "about-face", "half turn", "1/2 turn",
             "half a turn", "half circle", "half a circle", "half rotation", "one-eighty",
             "one eighty", "other way", "opposite direction", "opposite way", "a 180"),
-    270.0: ("three-quarter turn", "three quarter turn", "three quarters of a turn",
+    270.0: ("3/4 turn", "3/4 of a turn", "3/4 rotation", "3/4 of a rotation",
+            "three-quarter turn", "three quarter turn", "three quarters of a turn",
             "three-quarters of a turn", "three quarters of a full turn",
             "three-quarters of a full turn", "three quarter round", "three-quarter round"),
     360.0: ("full turn", "full circle", "full rotation", "full spin", "complete turn",
@@ -180,10 +181,28 @@ def _take_phrases(text: str, phrases) -> tuple[set, str]:
     return found, text
 
 
+_NAMED_TURN_PHRASES = [(p.replace("-", " "), a) for a, ps in NAMED_TURNS.items() for p in ps]
+# A named turn takes its count with it: "one full rotation" is 360 deg, and not also 1.
+_TURN_COUNTS = ("one", "a", "1", "a single", "one single")
+_COUNTED_TURN_PHRASES = _NAMED_TURN_PHRASES + [
+    (f"{count} {phrase}", angle) for phrase, angle in _NAMED_TURN_PHRASES
+    for count in _TURN_COUNTS if not phrase.startswith(("a ", "one "))]
+
+
 def named_turn_angles(text: str) -> set[float]:
     """Angles (deg) the command names in words: "do a U-turn" -> {180}."""
-    pairs = [(p.replace("-", " "), a) for a, ps in NAMED_TURNS.items() for p in ps]
-    return _take_phrases(normalise(text).replace("-", " "), pairs)[0]
+    return spoken_quantities(text)[1]
+
+
+def spoken_quantities(text: str) -> tuple[set[float], set[float]]:
+    """(numbers, named turn angles in deg) of a command, where a named turn and its count
+    are one quantity: "make one full rotation" -> ({}, {360}), "3/4 turn" -> ({}, {270});
+    so "Turn right 1 deg." is not grounded in "one full rotation" (a wrong, small turn).
+    A turn named by its number stays a number too: "one eighty ... at one eighty degrees
+    per second" grounds the speed 180 (which the limits then refuse)."""
+    text = normalise(text).replace("-", " ")
+    named, rest = _take_phrases(text, _COUNTED_TURN_PHRASES)
+    return mentioned_numbers(rest) | (mentioned_numbers(text) & named), named
 
 
 # ------------------------------------------------------------------ units
@@ -391,8 +410,7 @@ def _same(a: float, b: float) -> bool:
 def check_grounding(command: str, actions) -> list[str]:
     """What `actions` (a parsed answer to `command`) say that the command does not: an
     empty list when every number, unit, direction and place is grounded."""
-    numbers = mentioned_numbers(command)
-    named = named_turn_angles(command)
+    numbers, named = spoken_quantities(command)
     cues = direction_cues(command)
     spans = None
     findings = []

@@ -31,7 +31,7 @@ def llama2_constraint(llama2_tokenizer):
 
 @pytest.mark.parametrize("actions", RESPONSES, ids=lambda a: render_response(a)[:30])
 def test_constraint_accepts_canonical_responses(llama2_constraint, actions):
-    """The GBNF path (llguidance, token level) agrees with the regex path."""
+    """llguidance (token level) agrees with the Python regex (robot_sft.grammar)."""
     text = render_response(actions)
     assert is_canonical(text) and llama2_constraint.accepts(text)
 
@@ -159,6 +159,33 @@ def test_a_grounded_constraint_allows_only_the_commands_own_words(llama2_tokeniz
     assert constraint.accepts(allowed, command)
     assert not constraint.accepts(refused, command)
     assert constraint.accepts(refused) == is_canonical(refused, places=("dock",))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("command", ["take a right", "go to the bedroom",
+                                     "back up 3 ft then turn left 45 degrees slowly"])
+def test_the_numpy_and_torch_paths_choose_the_same_tokens(llama2_tokenizer, command, seed):
+    """The greedy decoders' numpy path (`allowed`: llama.cpp's logits) masks exactly what the
+    transformers path (`__call__` on torch scores) masks: random logits walk both through
+    the same grounded grammar, to its end, with equal choices and probabilities."""
+    import numpy as np
+    import torch
+
+    from robot_sft.inference.decoding import GreedyDecoder
+
+    constraint = ResponseConstraint(llama2_tokenizer, places=["dock"], grounded=True)
+    on_numpy, on_torch = constraint.logits_processor(command), constraint.logits_processor(command)
+    rng, previous = np.random.default_rng(seed), llama2_tokenizer.bos_token_id
+    for _ in range(200):
+        logits = rng.normal(scale=3.0, size=constraint.vocab_size).astype(np.float32)
+        token, probability = GreedyDecoder._choose(logits, previous, on_numpy)
+        assert (token, pytest.approx(probability, rel=1e-4)) == \
+            GreedyDecoder._choose(torch.tensor(logits), previous, on_torch)
+        if token in constraint.stop_ids:
+            break
+        previous = token
+    else:
+        pytest.fail("the walk did not reach the grammar's end")
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -51,6 +51,7 @@ def test_mentioned_numbers(text, numbers):
 @pytest.mark.parametrize("text, angles", [
     ("do a U-turn", {180.0}), ("turn around", {180.0}), ("go 1 m, turning around", {180.0}), ("make a quarter turn right", {90.0}),
     ("spin a full circle", {360.0}), ("three-quarter turn to the left", {270.0}),
+    ("3/4 turn left", {270.0}), ("make one full rotation", {360.0}), ("a 1/4 turn", {90.0}),
     ("turn left", set()),
 ])
 def test_named_turns(text, angles):
@@ -150,6 +151,10 @@ def test_grounded_answers_pass(command, answer):
     ("Go back 2 feet, speed 5 mile per hour", "Move backward 2 ft.", "unsafe speed ('per hour')"),
     ("Go 1 meter forward then continue always", "Move forward 1 m.", "without end"),
     ("fwd 0.5 m/s", "Move forward 0.5 m at 0.5 m/s.", "unit m of the distance"),
+    # a named turn's count is part of it, not an angle of its own (a 1 deg turn)
+    ("Please make one full rotation to the right.", "Turn right 1 deg.", "angle 1 is not"),
+    ("3/4 turn left", "Turn left 3 deg.", "angle 3 is not"),
+    ("spin clockwise for one complete revolution", "Turn right for 1 s.", "duration 1 is not"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))
@@ -208,9 +213,27 @@ def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
     ("at 0.5 meters per second for 10 seconds, go forward", "Move forward for 10 s at 0.5 m/s."),
     ("do a U-turn and then go 3 metres", "Turn left 180 deg.\nMove forward 3 m."),
     ("go to the bedroom", "Navigate to bedroom."),
+    ("Please make one full rotation to the right.", "Turn right 360 deg."),
+    ("3/4 turn left", "Turn left 270 deg."),
+    # a turn named by its number is a number too: the speed is grounded, the limits refuse it
+    ("turn right one eighty degrees at one eighty degrees per second",
+     "Turn right 180 deg at 180 deg/s."),
+    ("go forward a meter, turn around and drive one meter again",
+     "Move forward 1 m.\nTurn left 180 deg.\nMove forward 1 m."),
 ])
 def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
     assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert check_grounding(command, parse_response(answer)) == []
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("Please make one full rotation to the right.", "Turn right 1 deg."),
+    ("Turn one full round", "Turn left 1 deg."),
+    ("3/4 turn left", "Turn left 3 deg."),
+    ("rotate one quarter turn to the left", "Turn left 1 deg."),
+])
+def test_the_grounded_grammar_has_no_count_of_a_named_turn_as_an_angle(command, answer):
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
 
 
 # ---------------------------------------------------------------- in the reply

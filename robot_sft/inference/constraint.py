@@ -39,7 +39,8 @@ response the planner refuses, not a silently shortened one.
 """
 from __future__ import annotations
 
-from robot_sft.grammar import DEFAULT_MAX_LINES, grounded_grammar, response_gbnf, to_gbnf
+from robot_sft.grammar import (DEFAULT_MAX_LINES, grounded_grammar, response_gbnf, response_regex,
+                               to_gbnf, to_regex)
 from robot_sft.prompting import end_of_turn_ids
 
 INSTALL_HINT = "constrained decoding needs llguidance: pip install llguidance"
@@ -49,7 +50,7 @@ def _llguidance():
     try:
         import llguidance
         import llguidance.hf
-        import llguidance.torch
+        import llguidance.numpy
     except ImportError as exc:  # optional dependency: say how to get it
         raise ImportError(INSTALL_HINT) from exc
     return llguidance
@@ -76,26 +77,29 @@ class ResponseConstraint:
         self.grammar_text = response_gbnf(self.places, max_lines)
         self._lltokenizer = llg.hf.from_tokenizer(
             tokenizer, n_vocab=self.vocab_size, eos_token=self.stop_ids)
-        self._grammar = self._compile(self.grammar_text)
-
-    def _compile(self, gbnf: str):
-        llg = _llguidance()
-        grammar = llg.grammar_from("gbnf", gbnf)
-        error = llg.LLMatcher.validate_grammar(grammar, self._lltokenizer)
+        self._grammar = llg.grammar_from("regex", response_regex(self.places, max_lines))
+        error = llg.LLMatcher.validate_grammar(self._grammar, self._lltokenizer)
         if error:
             raise ValueError(f"the response grammar does not compile: {error}")
-        return grammar
 
     def grammar_for(self, command: str | None = None) -> str:
-        """The GBNF text an answer to `command` is decoded under."""
+        """The GBNF text an answer to `command` is decoded under (what a server is sent)."""
         if self.grounded and command is not None:
             return to_gbnf(grounded_grammar(command, self.max_lines))
         return self.grammar_text
 
     def matcher(self, command: str | None = None):
+        """A fresh matcher for one answer. llguidance is handed the grammar's regex form:
+        the same language as the GBNF, built in Rust in ~0.1 ms, where its GBNF reader (a
+        Python translation to Lark) took ~6 ms per command - on every grounded command."""
+        llg = _llguidance()
         grammar = self._grammar if not (self.grounded and command is not None) \
-            else self._compile(self.grammar_for(command))
-        return _llguidance().LLMatcher(self._lltokenizer, grammar, log_level=0)
+            else llg.grammar_from("regex", to_regex(grounded_grammar(command, self.max_lines)))
+        matcher = llg.LLMatcher(self._lltokenizer, grammar, log_level=0)
+        if matcher.is_error():
+            raise ValueError(f"the response grammar for {command!r} does not compile: "
+                             f"{matcher.get_error()}")
+        return matcher
 
     def accepts(self, text: str, command: str | None = None) -> bool:
         """True when the grammar accepts `text` as a whole response (tokenised as usual)."""
@@ -117,10 +121,37 @@ class GrammarLogitsProcessor:
         self.command = command  # a grounded constraint's grammar is this command's
         self.matchers = None
 
+    def allowed(self, previous: int) -> "np.ndarray":
+        """The one-row path (the greedy decoders): a boolean array over the vocabulary, the
+        tokens the grammar allows next. `previous`: the token chosen at the last step (the
+        prompt's last token at the first, which is not consumed). numpy only: ~0.1 ms a
+        step, where __call__'s torch path costs ~1.5 ms."""
+        import numpy as np
+
+        llg_numpy = _llguidance().numpy
+        if self.matchers is None:  # first step: the prompt, nothing generated yet
+            self.matchers = [self.constraint.matcher(self.command)]
+            self.bitmask = llg_numpy.allocate_token_bitmask(1, self.constraint.vocab_size)
+        else:
+            self._consume(self.matchers[0], previous)
+        vocab_size = self.constraint.vocab_size
+        if self.matchers[0].is_stopped():  # complete: only a stop token may follow
+            allowed = np.zeros(vocab_size, dtype=bool)
+            allowed[self.constraint.stop_ids] = True
+            return allowed
+        llg_numpy.fill_next_token_bitmask(self.matchers[0], self.bitmask, 0)
+        bits = np.unpackbits(self.bitmask[0].view(np.uint8), bitorder="little")
+        return bits[:vocab_size].astype(bool)
+
+    @staticmethod
+    def _consume(matcher, token: int) -> None:
+        if not matcher.consume_token(token):
+            raise RuntimeError(f"token {token} left the response grammar: {matcher.get_error()}")
+
     def __call__(self, input_ids, scores):
+        import llguidance.torch as llg_torch
         import torch
 
-        llg_torch = _llguidance().torch
         batch = input_ids.shape[0]
         if scores.shape[-1] != self.constraint.vocab_size:
             raise ValueError(f"logits have {scores.shape[-1]} entries but the constraint was "
@@ -131,10 +162,7 @@ class GrammarLogitsProcessor:
         else:
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_stopped():
-                    token = int(input_ids[row, -1])
-                    if not matcher.consume_token(token):
-                        raise RuntimeError(f"token {token} left the response grammar: "
-                                           f"{matcher.get_error()}")
+                    self._consume(matcher, int(input_ids[row, -1]))
         finished = [row for row, m in enumerate(self.matchers) if m.is_stopped()]
         for row, matcher in enumerate(self.matchers):
             if row not in finished:

@@ -132,10 +132,18 @@ class GreedyDecoder:
         its probability among the tokens left (softmax; a forced token has 1). Where the
         grammar leaves a choice - which action, which direction, which of the command's
         numbers - a low probability says the model was unsure."""
+        is_tensor = hasattr(logits, "exp")
+        if logits_processor is not None and not is_tensor and hasattr(logits_processor, "allowed"):
+            import numpy as np  # llama.cpp's logits: numpy only, no torch on this path
+
+            ids = np.flatnonzero(logits_processor.allowed(previous))
+            best = int(logits[ids].argmax())
+            token, top = int(ids[best]), logits[ids[best]]
+            return token, 1.0 / float(_np_exp(logits[ids] - top).sum())
         if logits_processor is None:
             token = int(logits.argmax())
             top = logits[token]
-            return token, 1.0 / float(((logits - top).exp() if hasattr(logits, "exp")
+            return token, 1.0 / float(((logits - top).exp() if is_tensor
                                        else _np_exp(logits - top)).sum())
         import torch
 
