@@ -392,6 +392,31 @@ def _quantities(action):
         yield "speed", action.speed, action.speed_unit
 
 
+# Units whose spelling is also a common word ("in", a quote mark) start no quantity here.
+_QUANTITY_UNITS = _UNIT_SPELLINGS - {"in", "'", '"'}
+_MAX_QUANTITY_WORDS = 4  # "go forward one more meter": the number may stand a word apart
+
+
+def unit_quantities(text: str) -> list[float]:
+    """The numbers the command gives a unit ("2 m", "ninety degrees", "one more meter",
+    "0.3 m/s", "15s"), in order and as often as said ("fwd 1m, turn around, fwd 1m" has
+    two): the quantities a faithful answer carries over, one by one."""
+    text = _take_phrases(normalise(text).replace("-", " "), _COUNTED_TURN_PHRASES)[1]
+    words = re.findall(r"[a-z0-9°'\"./,]+", text)
+    found, start = [], 0
+    for k, word in enumerate(words):
+        unit = word.split("/")[0].strip(".,")
+        if unit not in _QUANTITY_UNITS:
+            continue
+        # Without articles: "a meter", "a second" are no quantities of their own here
+        # ("a quarter of a meter" is 0.25, "0.2 meters a second" a speed).
+        window = [w for w in words[max(start, k - _MAX_QUANTITY_WORDS):k + 1]
+                  if w not in ("a", "an")]
+        found += sorted(mentioned_numbers(" ".join(window)))
+        start = k + 1
+    return found
+
+
 def _directions(action):
     if isinstance(action, Move):
         yield "forward" if action.distance >= 0 else "backward"
@@ -435,4 +460,22 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the place {action.place!r} is not named in the command")
             elif not names_a_place(action.place):
                 findings.append(f"{action.place!r} does not name a place")
+    return findings + dropped_quantities(command, actions)
+
+
+def dropped_quantities(command: str, actions) -> list[str]:
+    """A quantity the command gives a unit and a motion answer leaves out: a dropped part
+    ("fwd 2m; R 90deg; fwd 1m" answered with the first two lines) - refused, never done
+    in part. A grammar cannot say this (it is about the whole answer): only the check."""
+    if not any(isinstance(a, MOTION_ACTIONS) for a in actions):
+        return []
+    used = [value for action in actions for _, value, _ in _quantities(action)]
+    used += [90.0 for action in actions if isinstance(action, DefaultTurn)]
+    findings = []
+    for value in unit_quantities(command):  # each said quantity takes one use
+        match = next((u for u in used if _same(value, u)), None)
+        if match is None:
+            findings.append(f"the command's {format_number(value)} is not in the answer")
+        else:
+            used.remove(match)
     return findings

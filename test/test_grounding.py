@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from robot_sft.grammar import grounded_grammar, to_regex
 from robot_sft.grounding import (
-    check_grounding, direction_cues, mentioned_numbers, named_turn_angles,
-    place_spans, unit_mentioned,
+    check_grounding, direction_cues, dropped_quantities, mentioned_numbers, named_turn_angles,
+    place_spans, unit_mentioned, unit_quantities,
 )
 from robot_sft.places import parse_places
 from robot_sft.reply import UNCLEAR, build_reply
@@ -94,6 +94,23 @@ def test_units(text, unit, said):
     assert unit_mentioned(text, unit) is said
 
 
+@pytest.mark.parametrize("text, quantities", [
+    ("fwd 2m; R 90deg; fwd 1m", [2.0, 90.0, 1.0]),
+    ("go forward two meters turn right then go forward one more meter", [2.0, 1.0]),
+    ("fwd 1m @0.3m/s", [1.0, 0.3]),
+    ("move two and a half meters", [2.5]),
+    ("go forward a quarter of a meter", [0.25]),
+    ("drive ahead for twenty seconds at point two meters a second", [20.0, 0.2]),
+    ("back up half a metre", [0.5]),
+    ("go 1 m then wait a second", [1.0]),
+    ("fwd 1m, turn around, fwd 1m", [1.0, 1.0]),
+    ("go 5 in the forward direction", []),                 # "in" here is no unit
+    ("turn right", []),
+])
+def test_unit_quantities_are_the_numbers_with_a_unit(text, quantities):
+    assert unit_quantities(text) == quantities
+
+
 def test_place_spans_are_the_commands_words():
     spans = place_spans("Go to the Charging Station, please!")
     assert {"charging station", "charging", "station", "go to"} <= spans
@@ -117,6 +134,10 @@ def test_place_spans_are_the_commands_words():
     ("what's the battery level", "Battery status: {battery}."),
     ("fly to the roof", "Cannot comply: this robot can only move, turn, stop, navigate and report status."),
     ("STOP", "Stop."),
+    ("turn left 90 degrees", "Turn left."),                 # Turn left. is 90 deg
+    ("go forward one more meter at 0.3 m/s", "Move forward 1 m at 0.3 m/s."),
+    ("fwd 1m, turn around, fwd 1m", "Move forward 1 m.\nTurn left 180 deg.\nMove forward 1 m."),
+    ("go 2 m at 2 m/s", "Move forward 2 m at 2 m/s."),
 ])
 def test_grounded_answers_pass(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
@@ -204,7 +225,9 @@ def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
     command = " ".join(fragments)
     text = render_response(answer)
     if re.fullmatch(to_regex(grounded_grammar(command)), text):
-        assert check_grounding(command, parse_response(text)) == [], (command, text)
+        actions = parse_response(text)  # (leaving a quantity out is the check's alone)
+        findings = check_grounding(command, actions)
+        assert findings == dropped_quantities(command, actions), (command, text)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -243,6 +266,12 @@ def test_the_grounded_grammar_has_no_count_of_a_named_turn_as_an_angle(command, 
     ("go to the bedroom", "Navigate to charging station.", "the place 'charging station'"),
     ("rotate 90 degrees anticlockwise", "Turn right 90 deg.", "the direction right has no cue"),
     ("turn left and go 5 m", "Turn left.\nMove forward 5 m.\nTurn left 180 deg.", "angle 180"),
+    # a dropped part: the plan would do less than was said
+    ("fwd 2m; R 90deg; fwd 1m", "Move forward 2 m.\nTurn right 90 deg.",
+     "the command's 1 is not in the answer"),
+    ("fwd 1m @0.3m/s, slow left turn", "Move forward 1 m.", "the command's 0.3 is not in"),
+    ("fwd 1m, turn around, fwd 1m", "Move forward 1 m.\nTurn left 180 deg.",
+     "the command's 1 is not in the answer"),
 ])
 def test_an_ungrounded_answer_is_refused_as_unclear_and_moves_nothing(command, answer, finding):
     reply = build_reply(answer, SafetyLimits(), parse_places(["charging station:1,2,0"]),
