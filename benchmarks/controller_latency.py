@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -130,10 +131,19 @@ def main() -> None:
                 if backend != "fixed":  # 20 ms: inside the model's prefill or first tokens
                     stops_generating.append(stop_after(probe, LONG_MOVES[i % 2], 0.02, False))
             alive = nodes.alive("controller")
+            # The controller's own account of the moves timed above (its first answers).
+            answers = re.findall(r"\]: model \((\d+) ms(?:: prompt \d+ tokens (\d+) ms, "
+                                 r"\d+ more (\d+) ms)?", nodes.log("controller"))[:len(first)]
 
     print(f"controller start-up: {start_up[-1].split(']: ')[-1] if start_up else 'not logged'}")
     print(summary(f"command -> first Twist ({backend})", first,
                   "median < 150 ms with llama.cpp" if backend == "llama_cpp" else ""))
+    if answers:  # from the controller's log: how much of it is the model's
+        print(summary("  in the controller: command -> reply ready",
+                      [int(a[0]) / 1000 for a in answers]))
+        if answers[0][1]:
+            print(summary("  in the controller: the model's prompt + tokens",
+                          [(int(a[1]) + int(a[2])) / 1000 for a in answers]))
     print(summary("stop -> zero Twist during motion", stops_moving, "median < 5 ms, p90 < 20 ms"))
     if backend != "fixed":
         print(summary("stop -> zero Twist while the model generates", stops_generating,

@@ -393,7 +393,11 @@ class ControllerNode(Node):
             self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
             return
         reply = answer.reply
-        self.get_logger().info(f"model ({answer.seconds:.2f} s, confidence "
+        times = getattr(self.model, "last_times", None)  # where the model's time went
+        detail = "" if times is None else (
+            f": prompt {times.prompt_tokens} tokens {1000 * times.prefill_s:.0f} ms, "
+            f"{times.new_tokens} more {1000 * sum(times.token_s):.0f} ms")
+        self.get_logger().info(f"model ({1000 * answer.seconds:.0f} ms{detail}; confidence "
                                f"{answer.confidence:.2f}): {self._quote(answer.text, 200)}")
         with self._lock:
             if job.id != self._job_id or self._closing:
