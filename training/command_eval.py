@@ -4,7 +4,7 @@
     python -m training.evaluate --commands my_commands.txt --adapter outputs/embedded
     python -m training.evaluate --commands huric:/data/huric       # a clone of crux82/huric
     python -m training.evaluate --commands FILE --expected EXPECTED.jsonl --params my.yaml \
-        -p constrained_decoding:=true -p min_confidence:=0.6
+        -p constrained_decoding:=false -p min_confidence:=0.6
 
 The controller's own parameters file (config/controller.yaml unless --params) and `-p
 name:=value` overrides make a ControllerConfig (robot_sft.controller_config), which builds
