@@ -27,6 +27,7 @@ Pure Python: no torch, no rclpy.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from robot_sft.response_format import (
     MOTION_ACTIONS, DefaultTurn, Move, Navigate, Shape, TimedMove, Turn, format_number,
@@ -189,9 +190,19 @@ _COUNTED_TURN_PHRASES = _NAMED_TURN_PHRASES + [
     for count in _TURN_COUNTS if not phrase.startswith(("a ", "one "))]
 
 
+@lru_cache(maxsize=64)
+def _named_turns_apart(text: str) -> tuple[frozenset, str, str]:
+    """(named turn angles, the command without them and their counts, the command), both
+    normalised: read once per command for the check, the dropped-part check and the
+    grammar (~400 phrases)."""
+    spaced = normalise(text).replace("-", " ")
+    named, rest = _take_phrases(spaced, _COUNTED_TURN_PHRASES)
+    return frozenset(named), rest, spaced
+
+
 def named_turn_angles(text: str) -> set[float]:
     """Angles (deg) the command names in words: "do a U-turn" -> {180}."""
-    return spoken_quantities(text)[1]
+    return set(_named_turns_apart(text)[0])
 
 
 def spoken_quantities(text: str) -> tuple[set[float], set[float]]:
@@ -200,9 +211,8 @@ def spoken_quantities(text: str) -> tuple[set[float], set[float]]:
     so "Turn right 1 deg." is not grounded in "one full rotation" (a wrong, small turn).
     A turn named by its number stays a number too: "one eighty ... at one eighty degrees
     per second" grounds the speed 180 (which the limits then refuse)."""
-    text = normalise(text).replace("-", " ")
-    named, rest = _take_phrases(text, _COUNTED_TURN_PHRASES)
-    return mentioned_numbers(rest) | (mentioned_numbers(text) & named), named
+    named, rest, spaced = _named_turns_apart(text)
+    return mentioned_numbers(rest) | (mentioned_numbers(spaced) & named), set(named)
 
 
 # ------------------------------------------------------------------ units
@@ -401,8 +411,7 @@ def unit_quantities(text: str) -> list[float]:
     """The numbers the command gives a unit ("2 m", "ninety degrees", "one more meter",
     "0.3 m/s", "15s"), in order and as often as said ("fwd 1m, turn around, fwd 1m" has
     two): the quantities a faithful answer carries over, one by one."""
-    text = _take_phrases(normalise(text).replace("-", " "), _COUNTED_TURN_PHRASES)[1]
-    words = re.findall(r"[a-z0-9°'\"./,]+", text)
+    words = re.findall(r"[a-z0-9°'\"./,]+", _named_turns_apart(text)[1])
     found, start = [], 0
     for k, word in enumerate(words):
         unit = word.split("/")[0].strip(".,")

@@ -137,9 +137,9 @@ class GreedyDecoder:
             import numpy as np  # llama.cpp's logits: numpy only, no torch on this path
 
             ids = np.flatnonzero(logits_processor.allowed(previous))
-            best = int(logits[ids].argmax())
-            token, top = int(ids[best]), logits[ids[best]]
-            return token, 1.0 / float(_np_exp(logits[ids] - top).sum())
+            kept = logits[ids]
+            best = int(kept.argmax())
+            return int(ids[best]), 1.0 / float(_np_exp(kept - kept[best]).sum())
         if logits_processor is None:
             token = int(logits.argmax())
             top = logits[token]
