@@ -198,7 +198,7 @@ def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[flo
         answer = answer_command(model, command, node_policy())
         reply, first, times = answer.reply, answer.seconds, model.last_times
     token_ms = 1000 * statistics.median(times.token_s) if times.token_s else 0.0
-    return (Run(first, times.prefill_s, times.new_tokens + 1, token_ms,
+    return (Run(first, times.prefill_s, times.generated + 1, token_ms,
                 reply.ok and bool(reply.segments)), times.token_s)
 
 
@@ -214,7 +214,7 @@ def run_grammar_path(model, command, expected, budget: bool):
     parsed = plan_first_twist(text)
     total = time.perf_counter() - started
     times = model.last_times
-    return Run(total, times.prefill_s, times.new_tokens + 1,
+    return Run(total, times.prefill_s, times.generated + 1,
                1000 * statistics.median(times.token_s) if times.token_s else 0.0, parsed)
 
 
@@ -263,7 +263,7 @@ def markdown_table(rows, names) -> str:
                       1000 * statistics.median(row.floor_s for row in rows)))
     lines.append("")
     for n, x in zip(names, every):
-        lines.append(f"- {n}: prefill {x['prefill_ms']:.0f} ms, {x['ms_per_token']:.1f} ms/token, "
+        lines.append(f"- {n}: prefill {x['prefill_ms']:.0f} ms, {x['ms_per_token']:.1f} ms per forward pass, "
                      f"{x['tokens']:.0f} tokens to the first Twist, parsed {x['parsed']}/{x['runs']}")
     return "\n".join(lines)
 

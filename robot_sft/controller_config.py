@@ -55,8 +55,8 @@ PARAMETERS = (
           "when the model gave its least sure choice (action, direction, number) a probability "
           "below this (0..1; docs/evaluation.md: the calibration).", True, hard_max=1.0),
     Param("num_threads", 0, "CPU threads for the model; 0: the backend's default (torch: one "
-          "per physical core; llama_cpp: half the logical CPUs per token). Fewer can be faster "
-          "on a busy CPU.", True),
+          "per physical core; llama_cpp: half the usable CPUs, for tokens and prompts). Fewer can "
+          "be faster on a busy CPU.", True),
     Param("server_url", "http://127.0.0.1:8000", "model_backend openai: the OpenAI-compatible "
           "server (http:// or https://, with or without /v1).", True),
     Param("server_model", "", "model_backend openai: the adapter's name on the server (vLLM: "

@@ -396,7 +396,8 @@ class ControllerNode(Node):
         times = getattr(self.model, "last_times", None)  # where the model's time went
         detail = "" if times is None else (
             f": prompt {times.prompt_tokens} tokens {1000 * times.prefill_s:.0f} ms, "
-            f"{times.new_tokens} more {1000 * sum(times.token_s):.0f} ms")
+            f"{times.fed_tokens} more {1000 * sum(times.token_s):.0f} ms in {times.passes} "
+            f"passes, {times.forced} forced by the grammar")
         self.get_logger().info(f"model ({1000 * answer.seconds:.0f} ms{detail}; confidence "
                                f"{answer.confidence:.2f}): {self._quote(answer.text, 200)}")
         with self._lock:

@@ -149,8 +149,9 @@ def run_demo(args) -> dict:
     if args.threads > 0 or uses_model:
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(args.threads or max(1, (cores or 1) - 1))
+        from robot_sft.inference.base import usable_cores
+
+        torch.set_num_threads(args.threads or max(1, usable_cores() - 1))
     references = dict(demo_commands())
     commands = args.commands or list(references)
     controller_params = {"model_backend": args.model_backend, "adapter": args.adapter,

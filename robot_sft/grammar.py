@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    direction_cues, direction_grounded, names_a_place, place_spans, refusal_cue, spoken_quantities,
-    unit_mentioned,
+    direction_cues, direction_grounded, names_a_place, pace_cues, place_spans, refusal_cue,
+    spoken_quantities, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -94,7 +94,8 @@ class Rule:
 
 
 def seq(*items):
-    return Seq(tuple(items))
+    """The items in order; None items (a part this vocabulary has nothing for) left out."""
+    return Seq(tuple(i for i in items if i is not None))
 
 
 def alt(*items):
@@ -230,10 +231,12 @@ def _suffix(full: str, prefix: str) -> str:
     return full[len(prefix):]
 
 
-def pace_words() -> list[str]:
-    """The pace suffixes as the renderer writes them (" slowly", " quickly")."""
+def pace_words(paces=None) -> list[str]:
+    """The pace suffixes as the renderer writes them (" slowly", " quickly"): of `paces`
+    only, when given."""
     plain = render_action(Move(1)).rstrip(".")
-    return [_suffix(render_action(Move(1, pace=p)).rstrip("."), plain) for p in PACES]
+    return [_suffix(render_action(Move(1, pace=p)).rstrip("."), plain) for p in PACES
+            if paces is None or p in paces]
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ class Vocabulary:
     units: frozenset | None = None    # canonical units
     directions: frozenset | None = None
     bare_turns: frozenset | None = None  # sides "Turn left." may take (no angle): said ones
+    paces: frozenset | None = None    # paces ("slow", "fast") the command asks for
 
     def kept(self, names) -> list:
         """`names` (units or direction words) this vocabulary allows, in their order."""
@@ -276,7 +280,8 @@ def _quantity(lead: str, value: Rule | None, units: list):
 
 def speed_suffix(name: str, units, vocabulary: Vocabulary) -> Rule:
     at = _quantity(" at ", vocabulary.number(positive=True), vocabulary.kept(units))
-    return Rule(name, optional(_alternatives(at, *[Lit(w) for w in pace_words()])))
+    paces = [Lit(w) for w in pace_words(vocabulary.paces)]
+    return Rule(name, optional(_alternatives(at, *paces))) if at or paces else None
 
 
 def motion_lines(vocabulary: Vocabulary = Vocabulary()) -> list:
@@ -364,7 +369,8 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
                              if direction_grounded(d, cues) and not endless),
-        bare_turns=frozenset(cues))
+        bare_turns=frozenset(cues),
+        paces=frozenset(pace_cues(command)))
     spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
     return response_grammar(spans or ["unknown place"], max_lines, vocabulary)
 

@@ -319,6 +319,27 @@ def direction_grounded(direction: str, cues: set[str]) -> bool:
                                  and _OPPOSITE[direction] not in cues)
 
 
+# ------------------------------------------------------------------ paces
+
+# Cue phrases per pace ("Move forward 1 m slowly."). A pace is a speed the command asks
+# for in words: one it does not ask for is an invented speed change, refused like an
+# invented number (and the grammar leaves it out, so "." after "2 m" is the only choice).
+PACE_CUES = {
+    "slow": ("slowly", "slow", "slower", "gently", "gentle", "carefully", "careful",
+             "cautiously", "cautious", "unhurriedly", "leisurely", "crawl", "low speed",
+             "softly", "easy"),
+    "fast": ("quickly", "quick", "quicker", "fast", "faster", "rapidly", "rapid", "swiftly",
+             "swift", "briskly", "brisk", "speedily", "hastily", "promptly", "hurry",
+             "high speed", "rush"),
+}
+
+
+def pace_cues(text: str) -> set[str]:
+    """The paces the command asks for ("ease forward 1 m, nice and slow" -> {"slow"})."""
+    pairs = [(p, pace) for pace, ps in PACE_CUES.items() for p in ps]
+    return _take_phrases(normalise(text).replace("-", " "), pairs)[0]
+
+
 # ------------------------------------------------------------------ places
 
 MAX_PLACE_WORDS = 4
@@ -443,9 +464,9 @@ def _same(a: float, b: float) -> bool:
 
 def check_grounding(command: str, actions) -> list[str]:
     """What `actions` (a parsed answer to `command`) say that the command does not: an
-    empty list when every number, unit, direction and place is grounded."""
+    empty list when every number, unit, direction, pace and place is grounded."""
     numbers, named = spoken_quantities(command)
-    cues = direction_cues(command)
+    cues, paces = direction_cues(command), pace_cues(command)
     spans = None
     findings = []
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
@@ -463,6 +484,8 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the direction {direction} has no cue in the command")
             elif isinstance(action, DefaultTurn) and direction not in cues:
                 findings.append("a turn with neither an angle nor a side in the command")
+        if getattr(action, "pace", None) is not None and action.pace not in paces:
+            findings.append(f"the pace {action.pace} has no cue in the command")
         if isinstance(action, Navigate):
             spans = place_spans(command) if spans is None else spans
             if action.place not in spans:

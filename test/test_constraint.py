@@ -145,6 +145,40 @@ def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
     assert not all(is_canonical(t) for t in unconstrained)  # the grammar did the work
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_forced_tokens_run_in_one_pass_with_the_same_answer(llama2_tokenizer, tiny_llama, seed):
+    """The transformers decoder under a grounded grammar: tokens the grammar forces take no
+    pass of their own (they run with the next choice, `feed_many`), and the answer is
+    the one-token-per-pass answer (the processor without its mask cannot see forcing)."""
+    from robot_sft.inference.decoding import DecodeTimes
+    from robot_sft.inference.transformers_backend import TransformersModel
+
+    model = TransformersModel(tiny_llama(llama2_tokenizer, seed=seed), llama2_tokenizer,
+                              system_prompt="You drive a robot.", max_new_tokens=60)
+    constraint = ResponseConstraint(llama2_tokenizer, model.model.config.vocab_size,
+                                    places=["dock"], grounded=True)
+
+    class CallOnly:
+        def __init__(self, processor):
+            self.processor = processor
+
+        def __call__(self, input_ids, scores):
+            return self.processor(input_ids, scores)
+
+    saved = 0
+    for command in ["move forward 2 meters", "back up 3 ft then turn left 45 degrees slowly",
+                    "go to the dock"]:
+        fast, slow = DecodeTimes(), DecodeTimes()
+        got = list(model.decoder.tokens(command, 60, times=fast,
+                                        logits_processor=constraint.logits_processor(command)))
+        expected = list(model.decoder.tokens(
+            command, 60, times=slow, logits_processor=CallOnly(constraint.logits_processor(command))))
+        assert got == expected, command
+        assert fast.passes <= slow.passes and slow.forced == 0
+        saved += slow.passes - fast.passes
+    assert saved > 0
+
+
 @pytest.mark.parametrize("command, allowed, refused", [
     ("take a right", "Turn right.", "Turn right 180 deg."),
     ("at 0.5 meters per second for 10 seconds go forward", "Move forward for 10 s at 0.5 m/s.",
@@ -165,22 +199,26 @@ def test_a_grounded_constraint_allows_only_the_commands_own_words(llama2_tokeniz
 @pytest.mark.parametrize("command", ["take a right", "go to the bedroom",
                                      "back up 3 ft then turn left 45 degrees slowly"])
 def test_the_numpy_and_torch_paths_choose_the_same_tokens(llama2_tokenizer, command, seed):
-    """The greedy decoders' numpy path (`allowed`: llama.cpp's logits) masks exactly what the
-    transformers path (`__call__` on torch scores) masks: random logits walk both through
-    the same grounded grammar, to its end, with equal choices and probabilities."""
+    """The greedy decoders' mask (`allowed`, a numpy array, on llama.cpp's numpy logits and
+    on the transformers decoder's tensors) masks exactly what generate()'s processor
+    (`__call__` on torch scores) masks: random logits walk all three through the same
+    grounded grammar, to its end, with equal choices and probabilities."""
     import numpy as np
     import torch
 
     from robot_sft.inference.decoding import GreedyDecoder
 
     constraint = ResponseConstraint(llama2_tokenizer, places=["dock"], grounded=True)
-    on_numpy, on_torch = constraint.logits_processor(command), constraint.logits_processor(command)
+    on_numpy, on_tensor, on_call = (constraint.logits_processor(command) for _ in range(3))
     rng, previous = np.random.default_rng(seed), llama2_tokenizer.bos_token_id
     for _ in range(200):
         logits = rng.normal(scale=3.0, size=constraint.vocab_size).astype(np.float32)
-        token, probability = GreedyDecoder._choose(logits, previous, on_numpy)
-        assert (token, pytest.approx(probability, rel=1e-4)) == \
-            GreedyDecoder._choose(torch.tensor(logits), previous, on_torch)
+        token, probability = GreedyDecoder._choose(logits, previous, on_numpy,
+                                                   on_numpy.allowed(previous))
+        expected = (token, pytest.approx(probability, rel=1e-4))
+        assert GreedyDecoder._choose(torch.tensor(logits), previous, on_tensor,
+                                     on_tensor.allowed(previous)) == expected
+        assert GreedyDecoder._choose(torch.tensor(logits), previous, on_call) == expected
         if token in constraint.stop_ids:
             break
         previous = token

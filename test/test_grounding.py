@@ -138,6 +138,8 @@ def test_place_spans_are_the_commands_words():
     ("go forward one more meter at 0.3 m/s", "Move forward 1 m at 0.3 m/s."),
     ("fwd 1m, turn around, fwd 1m", "Move forward 1 m.\nTurn left 180 deg.\nMove forward 1 m."),
     ("go 2 m at 2 m/s", "Move forward 2 m at 2 m/s."),
+    ("ease forward 1 m, nice and gentle", "Move forward 1 m slowly."),
+    ("quick spin left 3s", "Turn left for 3 s quickly."),
 ])
 def test_grounded_answers_pass(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
@@ -176,6 +178,9 @@ def test_grounded_answers_pass(command, answer):
     ("Please make one full rotation to the right.", "Turn right 1 deg.", "angle 1 is not"),
     ("3/4 turn left", "Turn left 3 deg.", "angle 3 is not"),
     ("spin clockwise for one complete revolution", "Turn right for 1 s.", "duration 1 is not"),
+    # a pace is a speed asked for in words: one the command does not ask for is invented
+    ("Move forward 2 meters", "Move forward 2 m slowly.", "the pace slow has no cue"),
+    ("back up 30 centimeters slowly", "Move backward 30 cm quickly.", "the pace fast has no cue"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))
@@ -257,6 +262,18 @@ def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
 ])
 def test_the_grounded_grammar_has_no_count_of_a_named_turn_as_an_angle(command, answer):
     assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("Move forward 2 meters", "Move forward 2 m slowly."),
+    ("turn left 90 degrees", "Turn left 90 deg quickly."),
+    ("back up 30 centimeters slowly", "Move backward 30 cm quickly."),
+])
+def test_the_grounded_grammar_has_no_pace_the_command_does_not_ask_for(command, answer):
+    """Without a pace word the only continuation of "Move forward 2 m" is ".": the decoder
+    takes it without a forward pass."""
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert re.fullmatch(to_regex(grounded_grammar(command)), re.sub(r" (slowly|quickly)\.", ".", answer))
 
 
 # ---------------------------------------------------------------- in the reply

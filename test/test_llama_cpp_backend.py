@@ -196,6 +196,17 @@ def test_a_prompt_that_misses_the_head_is_run_whole_and_the_head_comes_back(mode
     assert times.reused_prefix == len(saved)
 
 
+def test_default_threads_are_half_the_usable_cores_for_prompts_too(lora_adapter, gguf_dir):
+    """num_threads 0: llama-cpp-python would take every CPU for a prompt, whose threads then
+    wait on a core busy elsewhere on the robot; the node takes half, for both."""
+    from robot_sft.inference.base import usable_cores
+
+    default = LlamaCppModel.from_adapter(lora_adapter, max_new_tokens=4, gguf_dir=gguf_dir)
+    half = max(1, usable_cores() // 2)
+    assert (default.llm.n_threads, default.llm.n_threads_batch) == (half, half)
+    assert f"{half} thread(s) per token, {half} per prompt" in default.description
+
+
 def test_truncation_and_streaming(model):
     """An answer cut by max_new_tokens: stream_lines says so, respond returns it."""
     short = LlamaCppModel(model.gguf_path, model.tokenizer, model.system_prompt,
@@ -205,7 +216,7 @@ def test_truncation_and_streaming(model):
         for piece in short.stream_lines(COMMANDS[1]):
             pieces.append(piece)
     assert short.respond(COMMANDS[1]) == "".join(pieces).strip()
-    assert short.last_times.new_tokens == 3  # no forward pass after the budget's last token
+    assert short.last_times.passes == 3  # no forward pass after the budget's last token
     full = model.respond(COMMANDS[1])
     assert full.startswith("".join(pieces).strip())
     pieces = []
@@ -255,6 +266,49 @@ def test_constrained_decoding_answers_parse(model):
             except AnswerTruncated:
                 continue  # a random model may want more lines than the budget holds
             parse_response(text)
+    finally:
+        model.constraint = None
+
+
+class CallOnly:
+    """The grammar's processor without its numpy mask: the decoder cannot see which tokens
+    are forced, so it runs every token through the model (the reference)."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, input_ids, scores):
+        return self.processor(input_ids, scores)
+
+
+@pytest.mark.parametrize("batch_from", [3, 1])
+def test_forced_tokens_skip_forward_passes_and_change_no_answer(model, monkeypatch, batch_from):
+    """Under the grounded grammar most tokens are forced: the decoder takes them without
+    logits and runs them in one pass with the next choice (from BATCH_FROM tokens), or
+    none at all when only the end may follow. The answers are those of one pass per
+    token, and the passes are fewer."""
+    pytest.importorskip("llguidance")
+    from robot_sft.inference import llama_cpp_backend
+
+    monkeypatch.setattr(llama_cpp_backend, "BATCH_FROM", batch_from)
+    model.enable_grammar(places=["dock"], grounded=True)
+    try:
+        forced = saved = 0
+        for command in COMMANDS + ["Move forward 2 meters at 0.3 m/s", "go to the dock"]:
+            times, one_by_one = DecodeTimes(), DecodeTimes()
+            got = list(model.decoder.tokens(command, 24, times=times,
+                                            logits_processor=model.constraint.logits_processor(command)))
+            expected = list(model.decoder.tokens(
+                command, 24, times=one_by_one,
+                logits_processor=CallOnly(model.constraint.logits_processor(command))))
+            assert got == expected, command
+            assert one_by_one.forced == 0 and one_by_one.passes == len(expected) - (not one_by_one.stopped)
+            assert times.fed_tokens <= len(got) and times.passes <= one_by_one.passes, command
+            assert times.generated == one_by_one.generated == len(got)
+            forced += times.forced
+            saved += one_by_one.passes - times.passes
+        assert forced >= 5  # "Move forward 2 m": " forward", " ", "2", " m" are the command's
+        assert saved >= 5
     finally:
         model.constraint = None
 

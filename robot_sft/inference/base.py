@@ -25,6 +25,7 @@ answer at once (the fixed/echo model), `LineStreamModel` for one that writes lin
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Iterator, Protocol
 
@@ -38,6 +39,12 @@ class AnswerTruncated(Exception):
 
 class GenerationCancelled(Exception):
     """The model gave up because its cancel event was set (stop or a newer command)."""
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

@@ -1,6 +1,6 @@
 """Greedy decoding shared by the model backends, built for command-to-first-Twist latency.
 
-Three measured levers (benchmarks/latency.py has the figures):
+Four measured levers (benchmarks/latency.py has the figures):
 - prefix cache: the system prompt is the same for every command, so its keys and
   values are computed once at load; a command only pays for its own tokens.
 - a lean loop: one forward pass per token with the KV cache, argmax, stop on an
@@ -8,6 +8,11 @@ Three measured levers (benchmarks/latency.py has the figures):
 - line streaming: `stream_lines` hands over each line as soon as its newline is
   generated, so the node can start the first action while the rest is written
   (the response format puts one action on each line, executable part first).
+- forced tokens: under a grammar that leaves exactly one token (most of a grounded
+  answer: in "Move forward 2 m." only "Move" and "." are choices), no logits are needed
+  for it. The decoder takes it without a forward pass and runs the tokens waiting for
+  the model in one pass when the next choice needs logits (`feed_many`), and stops
+  without one when the grammar allows only the end of the answer.
 
 `GreedyDecoder` is all of that, written once. A backend subclasses it with three
 operations on its engine and nothing else:
@@ -16,6 +21,7 @@ operations on its engine and nothing else:
     start(ids, reuse_head)      drop every KV but the head's (or all of it), evaluate ids,
                                 return the last position's logits (a 1-D array or tensor)
     feed(token)                 append one token, return its logits
+    feed_many(tokens)           (optional) append several, return the last one's logits
 
 `DecodingModel` is the CommandModel on top of a decoder (budget, truncation, grammar,
 timings, loading from an adapter directory), also written once for every backend.
@@ -40,13 +46,17 @@ class DecodeTimes:
     prompt_tokens: int = 0       # tokens run through the model before the first new token
     reused_prefix: int = 0       # prompt tokens served from the prefix cache
     prefill_s: float = 0.0       # command tokens -> logits of the first new token
-    token_s: list[float] = field(default_factory=list)  # one forward pass per new token
+    token_s: list[float] = field(default_factory=list)  # each forward pass after the prompt
+                                 # (one token, or the run of tokens a grammar forced)
+    generated: int = 0           # new tokens of the answer (the end-of-turn not counted)
+    fed_tokens: int = 0          # new tokens those passes ran through the model
+    forced: int = 0              # new tokens the grammar forced (taken without logits)
     stopped: bool = False        # ended on an end-of-turn token (not on the budget)
     min_probability: float = 1.0  # the least likely chosen token's probability (among the
                                   # tokens the grammar left): the answer's confidence
 
     @property
-    def new_tokens(self) -> int:
+    def passes(self) -> int:
         return len(self.token_s)
 
 
@@ -109,34 +119,74 @@ class GreedyDecoder:
         logits = self.start(ids[reused:], reuse_head=reused > 0)
         times.prompt_tokens, times.reused_prefix = len(ids) - reused, reused
         times.prefill_s = time.perf_counter() - started
-        previous = ids[-1]
+        allowed_of = getattr(logits_processor, "allowed", None)  # numpy masks: forced tokens
+        previous, unfed = ids[-1], []  # unfed: chosen tokens the model has not run yet
         for step in range(max_new_tokens):
             check_cancel(cancel)
-            token, probability = self._choose(logits, previous, logits_processor)
+            allowed = allowed_of(previous) if allowed_of is not None else None
+            token = self._forced(allowed)
+            if token is not None:
+                probability = 1.0
+                times.forced += token not in self.stop_ids
+            else:
+                if unfed:
+                    started = time.perf_counter()
+                    logits = self.feed_many(unfed)
+                    times.token_s.append(time.perf_counter() - started)
+                    times.fed_tokens += len(unfed)
+                    unfed = []
+                token, probability = self._choose(logits, previous, logits_processor, allowed)
             previous = token
             times.min_probability = min(times.min_probability, probability)
             if token in self.stop_ids:
                 times.stopped = True
                 return
+            times.generated += 1
             yield token
             if step + 1 == max_new_tokens or (self.max_context is not None
                                               and len(ids) + step >= self.max_context):
                 return  # no forward pass for a token that will never be read
-            started = time.perf_counter()
+            unfed.append(token)
+
+    def feed_many(self, tokens: list[int]):
+        """Append `tokens`, return the last one's logits. A backend whose engine runs a
+        short run of tokens faster in one pass than one by one overrides this."""
+        for token in tokens:
             logits = self.feed(token)
-            times.token_s.append(time.perf_counter() - started)
+        return logits
+
+    def _forced(self, allowed) -> int | None:
+        """The token the grammar's mask leaves as the only choice (an end-of-turn id when
+        only the end of the answer may follow), else None (or no mask: no grammar)."""
+        if allowed is None:
+            return None
+        import numpy as np
+
+        ids = np.flatnonzero(allowed)
+        if len(ids) == 1:
+            return int(ids[0])
+        if len(ids) and all(int(i) in self.stop_ids for i in ids):
+            return int(ids[0])
+        return None
 
     @staticmethod
-    def _choose(logits, previous: int, logits_processor) -> tuple[int, float]:
-        """Greedy: the highest logit, after the processor (the grammar) masked them, and
-        its probability among the tokens left (softmax; a forced token has 1). Where the
-        grammar leaves a choice - which action, which direction, which of the command's
-        numbers - a low probability says the model was unsure."""
+    def _choose(logits, previous: int, logits_processor, allowed=None) -> tuple[int, float]:
+        """Greedy: the highest logit among the tokens the grammar allows (`allowed`, its
+        numpy mask, or else the processor applied to the logits), and its probability
+        among the tokens left (softmax; a forced token has 1). Where the grammar leaves a
+        choice - which action, which direction, which of the command's numbers - a low
+        probability says the model was unsure."""
         is_tensor = hasattr(logits, "exp")
-        if logits_processor is not None and not is_tensor and hasattr(logits_processor, "allowed"):
-            import numpy as np  # llama.cpp's logits: numpy only, no torch on this path
+        if allowed is not None:
+            import numpy as np
 
-            ids = np.flatnonzero(logits_processor.allowed(previous))
+            ids = np.flatnonzero(allowed)
+            if is_tensor:
+                import torch
+
+                kept = logits[torch.from_numpy(ids).to(logits.device)].float()
+                best = int(kept.argmax())
+                return int(ids[best]), 1.0 / float(torch.exp(kept - kept[best]).sum())
             kept = logits[ids]
             best = int(kept.argmax())
             return int(ids[best]), 1.0 / float(_np_exp(kept - kept[best]).sum())

@@ -22,6 +22,7 @@ import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
+from robot_sft.inference.base import usable_cores
 from robot_sft.inference.decoding import DecodingModel, GreedyDecoder, load_adapter_tokenizer
 from robot_sft.models import ModelLoadError
 from robot_sft.prompting import end_of_turn_ids
@@ -57,6 +58,9 @@ def gguf_quant(quantize: str) -> str:
     except KeyError:
         raise ValueError(f"quantize {quantize!r} is not available with model_backend "
                          f"llama_cpp: use auto (q8_0), q8_0, q4_0, f16 or none (f32)") from None
+
+
+BATCH_FROM = 3  # forced tokens run in one pass from this many (see LlamaCppDecoder.feed_many)
 
 
 class LlamaCppDecoder(GreedyDecoder):
@@ -95,6 +99,17 @@ class LlamaCppDecoder(GreedyDecoder):
         self.llm.eval([token])
         return self.logits()
 
+    def feed_many(self, tokens: list[int]):
+        """Tokens the grammar forced, run with the token chosen before them. llama.cpp
+        computes the vocabulary projection (a third of a token's time here) only for a
+        batch's last token, but a batch of two or more pays a fixed ~15 ms more on one CPU
+        thread (measured: 1 token 11 ms, 2: 27, 3: 29, 5: 35, 8: 40): one pass from
+        BATCH_FROM tokens, one by one below."""
+        if len(tokens) < BATCH_FROM:
+            return super().feed_many(tokens)
+        self.llm.eval(tokens)
+        return self.logits()
+
 
 class LlamaCppModel(DecodingModel):
     """A CommandModel on llama.cpp: `respond` / `stream_lines` as the transformers backend's."""
@@ -103,12 +118,17 @@ class LlamaCppModel(DecodingModel):
                  n_threads: int = 0, n_ctx: int = DEFAULT_N_CTX, flash_attn: bool = True):
         llama_cpp = import_llama_cpp()
         self.gguf_path = Path(gguf_path)
-        # n_threads 0: llama-cpp-python's defaults (half the logical CPUs per token, all of
-        # them for a prompt). flash_attn: ~10 % less time per token on the CPU (measured).
+        # n_threads 0: half the usable CPUs, for tokens and for prompts alike. llama-cpp-
+        # python's own default takes every CPU for a prompt: on a robot's computer with a
+        # core busy elsewhere its threads then wait for each other and for that core
+        # (per-thread schedstat under benchmarks/controller_latency.py: the second thread
+        # runnable-waiting 400 of 760 ms); one thread for both: first-Twist medians 184,
+        # 140, 149 ms against 195, 166, 148 ms, interleaved runs on 2 cores.
+        # flash_attn: ~10 % less time per token on the CPU (measured).
+        threads = n_threads or max(1, usable_cores() // 2)
         try:
             self.llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx,
-                                       n_threads=n_threads or None,
-                                       n_threads_batch=n_threads or None,
+                                       n_threads=threads, n_threads_batch=threads,
                                        flash_attn=flash_attn, logits_all=False, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:  # llama.cpp: "Failed to load model"
             raise ModelLoadError(

@@ -59,6 +59,9 @@ class TransformersDecoder(GreedyDecoder):
     def feed(self, token: int):
         return self._forward([token])
 
+    def feed_many(self, tokens: list[int]):
+        return self._forward(tokens, logits_to_keep=1)
+
 
 class TransformersModel(DecodingModel):
     """A base model with the LoRA adapter merged in, greedy decoding.
