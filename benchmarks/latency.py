@@ -198,7 +198,7 @@ def run_node_path(model, command, expected, budget: bool) -> tuple[Run, list[flo
         answer = answer_command(model, command, node_policy())
         reply, first, times = answer.reply, answer.seconds, model.last_times
     token_ms = 1000 * statistics.median(times.token_s) if times.token_s else 0.0
-    return (Run(first, times.prefill_s, times.generated + 1, token_ms,
+    return (Run(first, times.prefill_s, times.generated + times.stopped, token_ms,
                 reply.ok and bool(reply.segments)), times.token_s)
 
 
@@ -214,7 +214,7 @@ def run_grammar_path(model, command, expected, budget: bool):
     parsed = plan_first_twist(text)
     total = time.perf_counter() - started
     times = model.last_times
-    return Run(total, times.prefill_s, times.generated + 1,
+    return Run(total, times.prefill_s, times.generated + times.stopped,
                1000 * statistics.median(times.token_s) if times.token_s else 0.0, parsed)
 
 

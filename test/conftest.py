@@ -13,10 +13,14 @@
 - `tiny_llama(tokenizer)`: a randomly initialised 2-layer LlamaForCausalLM sized to the
   tokenizer's vocabulary, for fast gradient and trainer tests on CPU.
 - `tiny_base`: a saved random 1-layer Llama model directory for real `training.train` runs.
+- every session exports its GGUF files to a temporary folder (ROBOT_SFT_GGUF_CACHE), also
+  for the controllers it starts: test adapters are new each session, so their exports
+  (~145 MB each) would otherwise pile up in the user's ~/.cache/robot_sft/gguf forever.
 """
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 from hypothesis import settings
@@ -25,6 +29,21 @@ from hypothesis import settings
 # can take longer than hypothesis' default 200 ms deadline (a flaky failure, not a bug).
 settings.register_profile("robot_sft", deadline=None)
 settings.load_profile("robot_sft")
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_gguf_cache(tmp_path_factory):
+    """ROBOT_SFT_GGUF_CACHE in a session folder (pytest keeps the last three sessions')."""
+    if os.environ.get("ROBOT_SFT_GGUF_CACHE"):  # a caller chose one: keep it
+        yield
+        return
+    os.environ["ROBOT_SFT_GGUF_CACHE"] = str(tmp_path_factory.mktemp("gguf_cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("ROBOT_SFT_GGUF_CACHE", None)
+
 
 # Word material for the offline tokenizer: robot commands and answers, and plain English.
 _CORPUS = """
