@@ -9,7 +9,7 @@ Four measured levers (benchmarks/latency.py has the figures):
   generated, so the node can start the first action while the rest is written
   (the response format puts one action on each line, executable part first).
 - forced tokens: under a grammar that leaves exactly one token (most of a grounded
-  answer: in "Move forward 2 m." only "Move" and "." are choices), no logits are needed
+  answer: in "Move forward 2 m." only "Move" and, after the ".", the end are choices), no logits are needed
   for it. The decoder takes it without a forward pass and runs the tokens waiting for
   the model in one pass when the next choice needs logits (`feed_many`), and stops
   without one when the grammar allows only the end of the answer.
