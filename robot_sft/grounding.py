@@ -307,10 +307,12 @@ _OPPOSITE = {"left": "right", "right": "left", "forward": "backward", "backward"
 DEFAULT_DIRECTIONS = ("forward", "left")  # what the policy assumes when no side is named
 
 
+_DIRECTION_PHRASES = [(p.replace("-", " "), d) for d, ps in DIRECTION_CUES.items() for p in ps]
+
+
 def direction_cues(text: str) -> set[str]:
     """The directions the command names ("turn counter-clockwise" -> {"left"})."""
-    pairs = [(p.replace("-", " "), d) for d, ps in DIRECTION_CUES.items() for p in ps]
-    return _take_phrases(normalise(text).replace("-", " "), pairs)[0]
+    return _take_phrases(normalise(text).replace("-", " "), _DIRECTION_PHRASES)[0]
 
 
 def direction_grounded(direction: str, cues: set[str]) -> bool:
@@ -334,10 +336,12 @@ PACE_CUES = {
 }
 
 
+_PACE_PHRASES = [(p, pace) for pace, ps in PACE_CUES.items() for p in ps]
+
+
 def pace_cues(text: str) -> set[str]:
     """The paces the command asks for ("ease forward 1 m, nice and slow" -> {"slow"})."""
-    pairs = [(p, pace) for pace, ps in PACE_CUES.items() for p in ps]
-    return _take_phrases(normalise(text).replace("-", " "), pairs)[0]
+    return _take_phrases(normalise(text).replace("-", " "), _PACE_PHRASES)[0]
 
 
 # ------------------------------------------------------------------ places

@@ -31,7 +31,6 @@ settings.register_profile("robot_sft", deadline=None)
 settings.load_profile("robot_sft")
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def _session_gguf_cache(tmp_path_factory):
     """ROBOT_SFT_GGUF_CACHE in a session folder (pytest keeps the last three sessions')."""

@@ -123,7 +123,7 @@ class GreedyDecoder:
         previous, unfed = ids[-1], []  # unfed: chosen tokens the model has not run yet
         for step in range(max_new_tokens):
             check_cancel(cancel)
-            allowed = allowed_of(previous) if allowed_of is not None else None
+            allowed = _flatnonzero(allowed_of(previous)) if allowed_of is not None else None
             token = self._forced(allowed)
             if token is not None:
                 probability = 1.0
@@ -156,31 +156,27 @@ class GreedyDecoder:
         return logits
 
     def _forced(self, allowed) -> int | None:
-        """The token the grammar's mask leaves as the only choice (an end-of-turn id when
-        only the end of the answer may follow), else None (or no mask: no grammar)."""
+        """The token the grammar leaves as the only choice (`allowed`: the ids it allows; an
+        end-of-turn id when only the end of the answer may follow), else None (or no
+        grammar)."""
         if allowed is None:
             return None
-        import numpy as np
-
-        ids = np.flatnonzero(allowed)
-        if len(ids) == 1:
-            return int(ids[0])
-        if len(ids) and all(int(i) in self.stop_ids for i in ids):
-            return int(ids[0])
+        if len(allowed) == 1:
+            return int(allowed[0])
+        if len(allowed) and all(int(i) in self.stop_ids for i in allowed):
+            return int(allowed[0])
         return None
 
     @staticmethod
     def _choose(logits, previous: int, logits_processor, allowed=None) -> tuple[int, float]:
-        """Greedy: the highest logit among the tokens the grammar allows (`allowed`, its
-        numpy mask, or else the processor applied to the logits), and its probability
-        among the tokens left (softmax; a forced token has 1). Where the grammar leaves a
-        choice - which action, which direction, which of the command's numbers - a low
-        probability says the model was unsure."""
+        """Greedy: the highest logit among the tokens the grammar allows (`allowed`, the
+        ids of its numpy mask, or else the processor applied to the logits), and its
+        probability among the tokens left (softmax; a forced token has 1). Where the
+        grammar leaves a choice - which action, which direction, which of the command's
+        numbers - a low probability says the model was unsure."""
         is_tensor = hasattr(logits, "exp")
         if allowed is not None:
-            import numpy as np
-
-            ids = np.flatnonzero(allowed)
+            ids = allowed
             if is_tensor:
                 import torch
 
@@ -221,6 +217,14 @@ class GreedyDecoder:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         if len(text) > emitted:
             yield text[emitted:]
+
+
+def _flatnonzero(mask):
+    """The ids a grammar's boolean mask allows (computed once per step: both the forced
+    token check and the choice read them)."""
+    import numpy as np
+
+    return np.flatnonzero(mask)
 
 
 def _np_exp(values):
