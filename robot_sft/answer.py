@@ -12,6 +12,14 @@ what the robot does. Rules, in order:
    (robot_sft.grounding); otherwise "unclear, please rephrase".
 3. Sure enough: an answer that would move the robot, whose least sure choice the model
    gave a probability below `min_confidence`, is refused as unclear as well.
+4. Not cut short: where the grammar ended an answer that moves or navigates before a
+   line the model meant to write (`last_meant_more`) - a motion or a refusal - and the
+   command said no amount, part of the command would be left undone ("turn left and go
+   forward": "Turn left.", then a "Move" with no distance; "go to the kitchen and take
+   the glass": "Navigate to kitchen.", then "Cannot comply"), so nothing moves: the
+   command is refused as unclear. With amounts said and all carried ("go forward three
+   meter and half": "Move forward 3.5 m.", then a second "Move"), the extra line was the
+   model's own; a stop or status answer moves nothing and stands.
 
 Pure Python (the model is passed in): no torch, no rclpy.
 """
@@ -21,9 +29,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from robot_sft.grounding import said_numbers
 from robot_sft.inference.base import AnswerTruncated, CommandModel
 from robot_sft.places import Place
 from robot_sft.reply import UNCLEAR, Reply, build_reply
+from robot_sft.response_format import (
+    MOTION_ACTIONS, SHAPE_SIDES, Navigate, ParseError, parse_response,
+)
 from robot_sft.safety import SafetyLimits
 
 UNKNOWN_STATUS = ("unknown", "unknown")
@@ -51,17 +63,37 @@ class Answer:
     seconds: float     # command in -> reply ready
 
 
+# How a motion or refusal line starts: a model that meant one of these had more to do.
+UNDONE_LINE_STARTS = ("Move", "Turn", "Cannot") + tuple(n.capitalize() for n in SHAPE_SIDES)
+
+
 def decide(text: str, confidence: float, command: str, policy: AnswerPolicy,
-           battery: str = UNKNOWN_STATUS[0], obstacles: str = UNKNOWN_STATUS[1]) -> Reply:
-    """The reply to a whole answer (rules 2 and 3 of the module docstring)."""
+           battery: str = UNKNOWN_STATUS[0], obstacles: str = UNKNOWN_STATUS[1],
+           meant_more: str | None = None) -> Reply:
+    """The reply to a whole answer (rules 2 to 4 of the module docstring)."""
     reply = build_reply(text, policy.limits, policy.places, battery, obstacles,
                         command if policy.ground else None)
     acts = bool(reply.segments) or reply.goal is not None
+    if policy.ground and _left_undone(text, meant_more, command):
+        return Reply(f"{UNCLEAR}\nNot moving: the model meant a further line "
+                     f"({meant_more.strip()!r} ...) that the command does not ground.", ok=False)
     if acts and confidence < policy.min_confidence:
         return Reply(f"{UNCLEAR}\nNot moving: the model was unsure of its answer "
                      f"({text.splitlines()[0][:80]!r}: confidence {confidence:.2f}, below "
                      f"min_confidence {policy.min_confidence:.2f}).", ok=False)
     return reply
+
+
+def _left_undone(text: str, meant_more: str | None, command: str) -> bool:
+    """Rule 4: an answer that moves or navigates, cut before a motion or refusal line the
+    model meant, for a command that said no amount."""
+    wanted = (meant_more or "").strip()
+    if not wanted or not any(s.startswith(wanted) for s in UNDONE_LINE_STARTS):
+        return False
+    actions = parse_response(text)
+    return (not isinstance(actions, ParseError)
+            and any(isinstance(a, MOTION_ACTIONS + (Navigate,)) for a in actions)
+            and not said_numbers(command).amounts)
 
 
 def answer_command(model: CommandModel, command: str, policy: AnswerPolicy, status=None,
@@ -81,5 +113,6 @@ def answer_command(model: CommandModel, command: str, policy: AnswerPolicy, stat
                       time.perf_counter() - started)
     text = "".join(pieces).strip()
     battery, obstacles = status() if status is not None else UNKNOWN_STATUS
-    reply = decide(text, model.last_confidence, command, policy, battery, obstacles)
+    reply = decide(text, model.last_confidence, command, policy, battery, obstacles,
+                   model.last_meant_more)
     return Answer(text, reply, model.last_confidence, time.perf_counter() - started)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    direction_cues, direction_grounded, names_a_place, pace_cues, place_spans, refusal_cue,
-    spoken_quantities, unit_mentioned,
+    direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues, place_spans,
+    refusal_cue, said_numbers, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -152,6 +152,7 @@ def _quantifier(node: Rep) -> str:
 def to_gbnf(root: Rule) -> str:
     """GBNF text with one line per named rule, `root` first."""
     rules: dict[str, str] = {}
+    bodies: dict[str, object] = {}
 
     def emit(node) -> str:
         if isinstance(node, Lit):
@@ -169,6 +170,9 @@ def to_gbnf(root: Rule) -> str:
             if node.name not in rules:
                 rules[node.name] = ""  # reserve the slot so the order reads top-down
                 rules[node.name] = emit(node.body)
+                bodies[node.name] = node.body
+            elif bodies[node.name] != node.body:
+                raise ValueError(f"two different GBNF rules named {node.name!r}")
             return node.name
         raise TypeError(node)
 
@@ -244,12 +248,14 @@ class Vocabulary:
     """What one command lets an answer say (grounded_grammar): its numbers, the units
     it spells and the directions it cues. None everywhere: anything the format has."""
 
-    numbers: tuple | None = None      # texts as format_number writes them
-    turn_degrees: tuple = ()          # more texts, for an angle in degrees only (named turns)
-    units: frozenset | None = None    # canonical units
+    numbers: tuple | None = None      # free numbers (no unit said), as format_number writes them
+    units: frozenset | None = None    # canonical units a free number may take
     directions: frozenset | None = None
     bare_turns: frozenset | None = None  # sides "Turn left." may take (no angle): said ones
     paces: frozenset | None = None    # paces ("slow", "fast") the command asks for
+    amounts: tuple = ()               # (number text, unit, named turn): said amounts, in order
+    speeds: tuple = ()                # (number text, speed unit): said speeds, with their unit
+    asked: frozenset | None = None    # fixed lines ("stop", topics) asked for: after the first
 
     def kept(self, names) -> list:
         """`names` (units or direction words) this vocabulary allows, in their order."""
@@ -257,7 +263,7 @@ class Vocabulary:
         return [n for n in names if chosen is None or n in chosen]
 
     def number(self, positive: bool = False) -> Rule | None:
-        """The number rule, or None when this vocabulary has no such number."""
+        """The free number rule, or None when this vocabulary has no such number."""
         if self.numbers is None:
             return positive_number() if positive else number()
         texts = [x for x in self.numbers if not positive or float(x) > 0]
@@ -278,37 +284,61 @@ def _quantity(lead: str, value: Rule | None, units: list):
     return seq(Lit(lead), value, Lit(" "), words(units)) if value is not None and units else None
 
 
+def _said(lead: str, said, units) -> object | None:
+    """" 2 m" for a said amount (text, unit) where its unit is one of `units`."""
+    text, unit = said[:2]
+    return Lit(f"{lead}{text} {unit}") if unit in units else None
+
+
 def speed_suffix(name: str, units, vocabulary: Vocabulary) -> Rule:
-    at = _quantity(" at ", vocabulary.number(positive=True), vocabulary.kept(units))
+    free = _quantity(" at ", vocabulary.number(positive=True), vocabulary.kept(units))
+    said = [_said(" at ", s, units) for s in vocabulary.speeds]
     paces = [Lit(w) for w in pace_words(vocabulary.paces)]
-    return Rule(name, optional(_alternatives(at, *paces))) if at or paces else None
+    options = [o for o in (free, *said, *paces) if o is not None]
+    return Rule(name, optional(alt(*options))) if options else None
 
 
-def motion_lines(vocabulary: Vocabulary = Vocabulary()) -> list:
+def motion_lines(vocabulary: Vocabulary = Vocabulary(), said=None, tag: str = "") -> list:
     """The motion lines a vocabulary allows. With every number left open (the default)
-    that is the whole format; a command without numbers still allows "Turn left."."""
+    that is the whole format; a command without numbers still allows "Turn left.".
+    `said` (text, unit): only the lines that carry that one said amount (a distance, an
+    angle or a duration), named with `tag` (GBNF rule names are global)."""
     v = vocabulary
     linear = speed_suffix("linear-speed", sorted(LINEAR_SPEED_UNITS), v)
     angular = speed_suffix("angular-speed", sorted(ANGULAR_SPEED_UNITS), v)
-    amount, side = v.number(), v.number(positive=True)
-    time = _quantity(" for ", amount, v.kept(sorted(TIME_UNITS)))
     lines = []
+
+    def how_much(lead, units, free_value):
+        if said is not None:
+            return _said(lead, said, units)
+        return _quantity(lead, free_value, v.kept(units))
+
+    # A number said without a unit is an angle in degrees (or another angle unit said), never
+    # a distance or a duration: "forward 1m, left 90" must not become "Move forward 90 m.".
+    angle = v.number() if said is None else None
+    amount = angle if v.numbers is None else None  # the whole format: any number
+    side = v.number(positive=True) if said is None and v.numbers is None else None
+    distance, times = sorted(DISTANCE_UNITS), sorted(TIME_UNITS)
+    time = how_much(" for ", times, amount)
     if moves := v.kept(LINEAR_DIRECTIONS):
-        if how_far := _alternatives(_quantity(" ", amount, v.kept(sorted(DISTANCE_UNITS))), time):
-            lines.append(Rule("move", seq(Lit("Move "), words(moves), how_far, linear, Lit("."))))
+        if how_far := _alternatives(how_much(" ", distance, amount), time):
+            lines.append(Rule("move" + tag, seq(Lit("Move "), words(moves), how_far, linear,
+                                                Lit("."))))
     if turns := v.kept(ANGULAR_DIRECTIONS):
-        named = Rule("named-turn", words(v.turn_degrees)) if v.turn_degrees else None
-        how_far = _alternatives(_quantity(" ", amount, v.kept(sorted(ANGLE_UNITS))),
-                                _quantity(" ", named, ["deg"]), time)
+        how_far = _alternatives(how_much(" ", sorted(ANGLE_UNITS), angle), time)
         if how_far:
-            lines.append(Rule("turn", seq(Lit("Turn "), words(turns), how_far, angular, Lit("."))))
-        if bare := [t for t in turns if v.bare_turns is None or t in v.bare_turns]:
-            # "Turn left." needs no number, but its side must be said
-            lines.append(Rule("default-turn", seq(Lit("Turn "), words(bare), angular, Lit("."))))
-        if sides := _quantity(" with ", side, v.kept(sorted(DISTANCE_UNITS))):
+            lines.append(Rule("turn" + tag, seq(Lit("Turn "), words(turns), how_far, angular,
+                                                Lit("."))))
+        bare = [t for t in turns if v.bare_turns is None or t in v.bare_turns]
+        if bare and said is None:  # "Turn left." needs no number, but its side must be said
+            lines.append(Rule("default-turn" + tag, seq(Lit("Turn "), words(bare), angular,
+                                                        Lit("."))))
+        sides = (_said(" with ", said, distance) if said is not None and float(said[0]) > 0
+                 else _quantity(" with ", side, v.kept(distance)) if said is None else None)
+        if sides:
             shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), sides,
                         Lit(" sides, turning "), words(turns))
-            lines.append(Rule("shape", seq(shape, linear, Lit("."))))
+            lines.append(Rule("shape" + tag, seq(shape, linear, Lit("."))))
     return lines
 
 
@@ -328,9 +358,11 @@ def navigate_line(places=None) -> Rule:
     return Rule("navigate", seq(Lit(before), place(places), Lit(after)))
 
 
-def fixed_lines() -> Rule:
-    return Rule("fixed", words([render_action(Stop())] +
-                               [render_action(Status(t)) for t in STATUS_TOPICS]))
+def fixed_lines(asked=None, name: str = "fixed") -> Rule | None:
+    """"Stop." and the status lines; of `asked` ("stop", topics) only, when given."""
+    lines = [render_action(a) for key, a in [("stop", Stop())] +
+             [(t, Status(t)) for t in STATUS_TOPICS] if asked is None or key in asked]
+    return Rule(name, words(lines)) if lines else None
 
 
 def refusal_line() -> Rule:
@@ -338,41 +370,107 @@ def refusal_line() -> Rule:
 
 
 def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
-                     vocabulary: Vocabulary = Vocabulary()) -> Rule:
+                     vocabulary: Vocabulary = Vocabulary(), navigate: bool = True) -> Rule:
     """root: one refusal line, or 1..max_lines action lines separated by newlines. An optional
     leading space: SentencePiece tokenizers (Llama-2) start an answer with a word marker
     that reads as one, and the parser strips it. `vocabulary` narrows numbers, units and
-    directions (grounded_grammar)."""
+    directions (grounded_grammar).
+
+    With said amounts (vocabulary.amounts) an answer either moves nothing (navigation,
+    stop, status lines) or carries every said amount once, in the command's order, each
+    on a line of its own kind, with lines that carry no said amount in between: "fwd 2m;
+    R 90deg; fwd 1m" cannot end after two lines, repeat "2 m" or turn "2 deg"."""
     if max_lines < 1:
         raise ValueError("max_lines must be at least 1")
-    action = Rule("action", alt(*motion_lines(vocabulary), navigate_line(places),
-                                fixed_lines()))
-    actions = seq(action, Rep(seq(Lit("\n"), action), 0, max_lines - 1))
-    return Rule("root", seq(optional(Lit(" ")), alt(refusal_line(), actions)))
+    # The first line may be any line; a stop or status line after it needs its cue
+    # (vocabulary.asked): "Battery status: ...\nStop." adds what nobody asked for.
+    going = [navigate_line(places)] if navigate else []
+    first_still = going + [fixed_lines()]
+    still = going + (
+        [fixed_lines()] if vocabulary.asked is None else
+        [f for f in [fixed_lines(vocabulary.asked, "asked-fixed")] if f is not None])
+    moving = motion_lines(vocabulary)
+    first = Rule("action", alt(*moving, *first_still))
+    action = first if vocabulary.asked is None else _rule("later-action", moving + still)
+    more = max_lines - 1
+    options = [refusal_line()]
+    if not vocabulary.amounts:
+        options.append(seq(first, _more_lines(action, more)))
+    else:
+        quiet = Rule("still-action", alt(*first_still))
+        later_quiet = quiet if vocabulary.asked is None else _rule("later-still-action", still)
+        options.append(seq(quiet, _more_lines(later_quiet, more)))
+        options += _carrying_all(vocabulary, _said_lines(vocabulary), first, action, more)
+    return Rule("root", seq(optional(Lit(" ")), alt(*options)))
+
+
+def _said_lines(vocabulary: Vocabulary) -> list:
+    """Per said amount, the rule of the lines that carry it (None where none can)."""
+    return [Rule(f"said-{i + 1}", alt(*lines)) if (lines := motion_lines(vocabulary, a[:2],
+                                                                      tag=f"-{i + 1}")) else None
+            for i, a in enumerate(vocabulary.amounts)]
+
+
+def _rule(name: str, lines: list) -> Rule | None:
+    return Rule(name, alt(*lines)) if lines else None
+
+
+def _more_lines(line: Rule | None, more: int):
+    """Up to `more` further lines, each "\n" + `line`; None when no line may follow."""
+    return Rep(seq(Lit("\n"), line), 0, more) if line is not None and more > 0 else None
+
+
+def _carrying_all(vocabulary: Vocabulary, said: list, first: Rule, action: Rule,
+                  more: int) -> list:
+    """Answers that carry the said amounts in order: each on a line of its own kind, with
+    any other lines between; a named turn (amount[2] true) may be left out. Written from
+    the last amount back, so each amount's expression appears once or twice, not 2^n times:
+    after(i) = (\n action)* (\n said_i)[?] after(i + 1)."""
+    amounts = vocabulary.amounts
+    if any(line is None and not a[2] for line, a in zip(said, amounts)):
+        return []  # a said amount fits no line (a duration and no direction): stand still
+    loop = _more_lines(action, more)
+    after = [None] * (len(amounts) + 1)
+    after[-1] = loop
+    for i in range(len(amounts) - 1, -1, -1):
+        step = seq(Lit("\n"), said[i]) if said[i] is not None else None
+        if amounts[i][2]:
+            step = optional(step) if step is not None else None
+        after[i] = seq(loop, step, after[i + 1])
+    # The first line: any action, or said_j where every amount before j may be left out.
+    starts = [seq(first, after[0])]
+    for j, line in enumerate(said):
+        if line is not None:
+            starts.append(seq(line, after[j + 1]))
+        if not amounts[j][2]:
+            break
+    return starts
 
 
 def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
     """The response grammar for one command: numbers only from the command (its digits,
-    number words, fractions and named turns), units it spells (and degrees), directions
-    it cues (or the policy's defaults), places only from its own words
-    (robot_sft.grounding, whose check_grounding accepts exactly what this allows). An
-    unknown place can then be named but never replaced by a known one: the node refuses
-    it in words."""
+    number words, fractions and named turns; a number said with a unit only with that
+    unit, once, in order: `said_numbers`), units it spells (and degrees), directions it
+    cues (or the policy's defaults), places only from its own words (robot_sft.grounding,
+    whose check_grounding accepts exactly what this allows). An unknown place can then be
+    named but never replaced by a known one: the node refuses it in words. A command that
+    names no place ("go over to that spot") gets no navigation line at all."""
     cues = direction_cues(command)
     endless = refusal_cue(command) is not None  # no motion grounds "... forever", "full speed"
-    numbers, named = spoken_quantities(command)
-    said = {format_number(n) for n in numbers}
+    said = said_numbers(command)
+    free = {format_number(n) for n in said.free}
     vocabulary = Vocabulary(
-        numbers=tuple(sorted(said, key=len, reverse=True)),
-        turn_degrees=tuple(sorted({format_number(a) for a in named} - said,
-                                  key=len, reverse=True)),
+        numbers=tuple(sorted(free, key=len, reverse=True)),
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
                              if direction_grounded(d, cues) and not endless),
         bare_turns=frozenset(cues),
-        paces=frozenset(pace_cues(command)))
+        paces=frozenset(pace_cues(command)),
+        amounts=tuple((format_number(q.value), q.unit, q.named) for q in said.amounts),
+        speeds=tuple(dict.fromkeys((format_number(q.value), q.unit) for q in said.speeds)),
+        asked=frozenset(fixed_line_cues(command)))
     spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
-    return response_grammar(spans or ["unknown place"], max_lines, vocabulary)
+    return response_grammar(spans, max_lines, vocabulary, navigate=bool(spans))
 
 
 def _is_place(text: str) -> bool:

@@ -18,6 +18,10 @@ What counts as said (docs/command-policy.md):
   its side said ("turn" alone is unclear);
 - a place is a run of the command's own words that names something ("that place" does
   not);
+- a number said with a unit is an amount (`said_numbers`): an answer carries each once, in
+  the command's order, with that unit, and a motion answer carries all of them; a number
+  said without one is an angle, never a distance or a duration;
+- a "Stop." or status line after another line needs its words (`FIXED_LINE_CUES`);
 - a command that asks for endless motion ("forever", "keep going" with no bound after it)
   or a speed the policy refuses ("full speed", "mph") grounds no motion (`refusal_cue`).
 The same readers build the decode-time grammar for the command
@@ -27,10 +31,12 @@ Pure Python: no torch, no rclpy.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.response_format import (
-    MOTION_ACTIONS, DefaultTurn, Move, Navigate, Shape, TimedMove, Turn, format_number,
+    MOTION_ACTIONS, DefaultTurn, Move, Navigate, Shape, Status, Stop, TimedMove, Turn,
+    format_number,
 )
 
 # ------------------------------------------------------------------ numbers
@@ -48,7 +54,9 @@ _DIGITS = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?|\.\d+)")
 # around", "spin around"; "180" is also a digit, read as a number anyway.
 NAMED_TURNS = {
     90.0: ("1/4 turn", "1/4 of a turn", "1/4 rotation", "quarter turn", "quarter of a turn", "quarter rotation", "quarter circle",
-           "quarter of a full turn", "quarter of a full rotation", "quarter round"),
+           "quarter of a full turn", "quarter of a full rotation", "quarter round",
+           "turn one quarter", "turn a quarter", "right one quarter", "left one quarter",
+           "right a quarter", "left a quarter"),
     180.0: ("turn around", "turn yourself around", "turn back around", "spin around",
             "turning around", "turn round", "turning round", "spinning around",
             "u-turn", "u turn", "uturn", "about face", "about-face", "half turn", "1/2 turn",
@@ -169,17 +177,24 @@ def mentioned_numbers(text: str) -> set[float]:
     return found
 
 
-def _take_phrases(text: str, phrases) -> tuple[set, str]:
+def _take_phrases(text: str, phrases, mark=None) -> tuple[set, str]:
     """The labels of (phrase, label) pairs found in `text`, longest phrase first, each
-    match removed so a shorter phrase inside it ("clockwise" in "counter-clockwise",
-    "quarter turn" in "three-quarter turn") is not found again."""
+    match removed (or replaced by ` mark(label) `) so a shorter phrase inside it
+    ("clockwise" in "counter-clockwise", "quarter turn" in "three-quarter turn") is not
+    found again."""
     found = set()
     for phrase, label in sorted(phrases, key=lambda pl: len(pl[0]), reverse=True):
-        pattern = rf"(?<![a-z]){re.escape(phrase)}(?![a-z])"
-        if re.search(pattern, text):
+        if phrase in text and (pattern := _word_pattern(phrase)).search(text):
             found.add(label)
-            text = re.sub(pattern, " ", text)
+            text = pattern.sub(f" {mark(label)} " if mark else " ", text)
     return found, text
+
+
+@lru_cache(maxsize=None)
+def _word_pattern(phrase: str) -> re.Pattern:
+    """`phrase` as whole words, compiled once (re's own cache holds 512 patterns: the
+    ~1000 cue phrases would recompile on every command)."""
+    return re.compile(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])")
 
 
 _NAMED_TURN_PHRASES = [(p.replace("-", " "), a) for a, ps in NAMED_TURNS.items() for p in ps]
@@ -190,29 +205,30 @@ _COUNTED_TURN_PHRASES = _NAMED_TURN_PHRASES + [
     for count in _TURN_COUNTS if not phrase.startswith(("a ", "one "))]
 
 
+# "turn around" is 180 deg only when the command says no other angle: "spin around one
+# full turn" is a full turn, "spin around 90 degrees" a right angle.
+_AROUND = frozenset(p for p, _ in _COUNTED_TURN_PHRASES if re.search(r"\b(?:a)?round$", p)
+                    and not re.search(r"\b(?:full|complete|quarter) round$", p))
+# A named turn stays in the command as one marker word (letters only: no number reads in it).
+_NAMED_MARK = {90.0: "namedquarterturn", 180.0: "namedhalfturn", 270.0: "namedthreequarterturn",
+               360.0: "namedfullturn", "around": "namedturnaround"}
+_MARKED = {mark: angle for angle, mark in _NAMED_MARK.items()} | {"namedturnaround": 180.0}
+
+
 @lru_cache(maxsize=64)
 def _named_turns_apart(text: str) -> tuple[frozenset, str, str]:
-    """(named turn angles, the command without them and their counts, the command), both
-    normalised: read once per command for the check, the dropped-part check and the
+    """(named turn angles, the command with each named turn and its count as one marker
+    word, the command), both normalised: read once per command for the check and the
     grammar (~400 phrases)."""
     spaced = normalise(text).replace("-", " ")
-    named, rest = _take_phrases(spaced, _COUNTED_TURN_PHRASES)
-    return frozenset(named), rest, spaced
+    labelled = [(p, "around" if p in _AROUND else a) for p, a in _COUNTED_TURN_PHRASES]
+    named, rest = _take_phrases(spaced, labelled, mark=_NAMED_MARK.get)
+    return frozenset(_MARKED[_NAMED_MARK[n]] for n in named), rest, spaced
 
 
 def named_turn_angles(text: str) -> set[float]:
     """Angles (deg) the command names in words: "do a U-turn" -> {180}."""
     return set(_named_turns_apart(text)[0])
-
-
-def spoken_quantities(text: str) -> tuple[set[float], set[float]]:
-    """(numbers, named turn angles in deg) of a command, where a named turn and its count
-    are one quantity: "make one full rotation" -> ({}, {360}), "3/4 turn" -> ({}, {270});
-    so "Turn right 1 deg." is not grounded in "one full rotation" (a wrong, small turn).
-    A turn named by its number stays a number too: "one eighty ... at one eighty degrees
-    per second" grounds the speed 180 (which the limits then refuse)."""
-    named, rest, spaced = _named_turns_apart(text)
-    return mentioned_numbers(rest) | (mentioned_numbers(spaced) & named), set(named)
 
 
 # ------------------------------------------------------------------ units
@@ -237,7 +253,7 @@ _UNIT_SPELLINGS = {w for spellings in UNIT_WORDS.values() for w in spellings}
 
 
 def _has_word(text: str, word: str) -> bool:
-    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text) is not None
+    return word in text and _word_pattern(word).search(text) is not None
 
 
 _SPEED_PHRASE = re.compile(
@@ -344,6 +360,35 @@ def pace_cues(text: str) -> set[str]:
     return _take_phrases(normalise(text).replace("-", " "), _PACE_PHRASES)[0]
 
 
+# ------------------------------------------------------------------ stop and status lines
+
+# Cue words for the fixed lines. A stop or status answer on its own is always allowed (a
+# stop must never be refused, and a status report moves nothing); one that follows another
+# line needs its cue: "Battery status: ...\nStop." or "Move forward 3.5 m.\nObstacle
+# report: ..." add what nobody asked for.
+FIXED_LINE_CUES = {
+    "stop": ("stop", "stops", "stopping", "stopped", "halt", "halting", "freeze", "hold",
+             "still", "stand", "standstill", "brake", "brakes", "abort", "cancel", "enough",
+             "quit", "cease", "end", "pause", "wait", "whoa", "kill", "cut", "rest", "remain",
+             "stay", "park", "e stop", "estop", "don't move", "do not move", "motionless",
+             "no more", "stp", "sotp", "stpo", "stopp", "stoop", "freez", "freeeze", "frezee",
+             "hlat", "hallt", "haltt"),
+    "battery": ("battery", "batteries", "batt", "charge", "charged", "charging", "recharge",
+                "power", "juice", "energy", "percent", "percentage", "runtime", "voltage"),
+    "obstacles": ("obstacle", "obstacles", "obstruction", "obstructions", "blocked",
+                  "blocking", "block", "in the way", "in your way", "in front", "ahead",
+                  "clear", "around you", "nearby", "near you", "surroundings", "lidar", "scan",
+                  "see", "collision", "collide", "path", "road", "barrier", "hazard"),
+}
+
+
+def fixed_line_cues(text: str) -> set[str]:
+    """The fixed lines ("stop", and status topics) the command asks for in words."""
+    spaced = normalise(text).replace("-", " ")
+    return {line for line, cues in FIXED_LINE_CUES.items()
+            if any(_has_word(spaced, c) for c in cues)}
+
+
 # ------------------------------------------------------------------ places
 
 MAX_PLACE_WORDS = 4
@@ -365,9 +410,13 @@ def place_spans(text: str, max_words: int = MAX_PLACE_WORDS) -> set[str]:
 
 # Words that point at a place without naming one ("go there", "go to that place"): a
 # Navigate to them would be a guess, so the command is unclear.
-VAGUE_PLACE_WORDS = frozenset({"place", "there", "here", "somewhere", "location", "spot", "it",
-                               "that", "this", "a", "some", "other", "same", "one", "over",
-                               "yonder"})
+VAGUE_PLACE_WORDS = frozenset({
+    "place", "there", "here", "somewhere", "location", "spot", "it", "that", "this", "a",
+    "some", "other", "same", "one", "over", "yonder",
+    # words of the request around a place, never a place on their own ("go over", "to that")
+    "to", "go", "get", "come", "move", "drive", "head", "i", "i'd", "id", "like", "would",
+    "want", "need", "please", "robot", "you", "me", "your", "my", "and", "of", "at", "in",
+    "on", "by", "with", "from", "into", "toward", "towards", "up", "down", "near", "the", "an"})
 
 
 def names_a_place(place: str) -> bool:
@@ -429,26 +478,171 @@ def _quantities(action):
 
 # Units whose spelling is also a common word ("in", a quote mark) start no quantity here.
 _QUANTITY_UNITS = _UNIT_SPELLINGS - {"in", "'", '"'}
-_MAX_QUANTITY_WORDS = 4  # "go forward one more meter": the number may stand a word apart
+_SPELLING_UNIT = {w: unit for unit, spellings in UNIT_WORDS.items() for w in spellings}
+_MAX_QUANTITY_WORDS = 5  # "go forward one more meter": the number may stand words apart
+_PER_SECOND_AFTER = re.compile(r"(?:per sec(?:ond)?|a second|each second|every second|"
+                               r"/ ?s(?:ec)?)(?![a-z])")
+_CLAUSE_END = re.compile(r"^[;:!?]$|[a-z°][,.]$")
+
+
+@dataclass(frozen=True)
+class SaidQuantity:
+    """A number the command gives a unit: "2 m", "ninety degrees", "0.3 m/s"."""
+
+    value: float
+    unit: str  # canonical: "m", "deg", "s", ..., or a speed unit "m/s", "deg/s"
+    named: bool = False  # a named turn ("turn around"): carried over at most once, in order
+
+    @property
+    def is_speed(self) -> bool:
+        return "/" in self.unit
+
+    def __str__(self) -> str:
+        return f"{format_number(self.value)} {self.unit}"
+
+
+@dataclass(frozen=True)
+class SaidNumbers:
+    """How a command's numbers may be used (docs/command-policy.md, principle 6):
+
+    - `amounts`: distances, angles and durations said with a unit, in the command's order.
+      An answer carries each one over once, in that order, with its own unit, and a motion
+      answer carries all of them: "fwd 2m; R 90deg; fwd 1m" cannot end after two lines, nor
+      repeat "2 m", nor turn "2 deg". Named turns ("turn around") are amounts in degrees
+      that an answer may leave out (`named`), but not repeat;
+    - `speeds`: numbers said with a speed unit, each only with that unit;
+    - `free`: numbers said without a unit ("turn 45"): an angle in degrees (or an angle or
+      speed unit the command spells), never a distance or a duration ("drive 5" is unclear);
+    - `named`: named turns in degrees ("turn around" = 180)."""
+
+    quantities: tuple = ()  # SaidQuantity, amounts and speeds in the command's order
+    free: frozenset = frozenset()
+    named: frozenset = frozenset()
+
+    @property
+    def amounts(self) -> tuple:
+        return tuple(q for q in self.quantities if not q.is_speed)
+
+    @property
+    def speeds(self) -> tuple:
+        return tuple(q for q in self.quantities if q.is_speed)
+
+
+def _number_before(words: list[str], k: int, start: int) -> tuple[float, int] | None:
+    """The number said right before words[k] (a unit) and the index of its first word:
+    the widest run of up to _MAX_QUANTITY_WORDS words (articles skipped, not past `start`
+    nor a clause end) that reads as exactly one number ("two and a half" -> 2.5, "one
+    point five seven" -> 1.57, "one more" -> 1; "90 then go 2" holds two, so "go 2" -> 2).
+    A number in digits is a number of its own: "180 @180 deg/s" gives the speed one 180."""
+    best, window, j = None, [], k - 1
+    while j >= start and len(window) < _MAX_QUANTITY_WORDS:
+        word = words[j]
+        if _CLAUSE_END.search(word) or (best and _DIGITS.fullmatch(word.strip(".,"))):
+            break
+        if word not in ("a", "an"):  # "a quarter of a meter" is 0.25, not also 1
+            window.insert(0, word)
+            numbers = mentioned_numbers(" ".join(window))
+            if len(numbers) == 1:
+                best = (next(iter(numbers)), j)
+        j -= 1
+    return best
+
+
+@lru_cache(maxsize=64)
+def said_numbers(text: str) -> SaidNumbers:
+    """Read a command's numbers once (the grammar, the check and the dropped-part check
+    share it): which are amounts in order, which speeds, which free. A named turn and its
+    count are one quantity: "make one full rotation" holds 360 deg and no 1, so "Turn
+    right 1 deg." is not grounded in it. A turn named by its number stays a free number
+    too: "one eighty ... at one eighty degrees per second" grounds the speed 180 (which
+    the limits then refuse)."""
+    named, rest, spaced = _named_turns_apart(text)
+    words = re.findall(r"[a-z0-9°'\"./,]+|[;:!?]", rest)
+    quantities, taken, around, start, k = [], set(), [], 0, 0
+    while k < len(words):
+        word = words[k]
+        if word in _MARKED:
+            if word == "namedturnaround":
+                around.append(len(quantities))
+            quantities.append(SaidQuantity(_MARKED[word], "deg", named=True))
+            taken.add(k)
+            start = k = k + 1
+            continue
+        head = word.split("/")[0].strip(".,")
+        unit = "m" if head == "mps" else _SPELLING_UNIT.get(head) if head in _QUANTITY_UNITS \
+            else _mark_unit(words, k, start) if head in ("in", "'", '"') else None
+        if unit is None:
+            k += 1
+            continue
+        last = k
+        after = " ".join(words[k + 1:k + 3])
+        speed = head == "mps" or "/" in word or _PER_SECOND_AFTER.match(after) is not None
+        if speed and "/" not in word and head != "mps":
+            last = k + len(_PER_SECOND_AFTER.match(after).group(0).replace("/", "/ ").split())
+        found = _number_before(words, k, start)
+        if found is None and not speed and unit in _DISTANCE_UNITS | _TIME_UNITS:
+            found = _one_before(words, k, start)  # "go forward a meter": 1 m
+        if found is not None:
+            value, first = found
+            if not speed and words[k + 1:k + 4] in (["and", "a", "half"], ["and", "one", "half"]):
+                value, last = value + 0.5, k + 3  # "three meters and a half"
+            elif not speed and words[k + 1:k + 3] == ["and", "half"]:
+                value, last = value + 0.5, k + 2
+            if not speed:
+                quantities.append(SaidQuantity(round(value, 6), unit))
+            elif f"{unit}/s" in _SPEED_UNITS:
+                quantities.append(SaidQuantity(round(value, 6), f"{unit}/s"))
+            taken.update(range(first, last + 1))
+        start = k = last + 1
+    # "turn around" is 180 deg only where no other angle is said ("spin around one full turn")
+    if around and any(q.unit in ("deg", "rad") for i, q in enumerate(quantities)
+                      if i not in around):
+        quantities = [q for i, q in enumerate(quantities) if i not in around]
+        named = frozenset(q.value for q in quantities if q.named)
+    unattached = " ".join(w for i, w in enumerate(words) if i not in taken)
+    free = mentioned_numbers(unattached) | (mentioned_numbers(spaced) & named)
+    return SaidNumbers(tuple(quantities), frozenset(free), frozenset(named))
+
+
+_DISTANCE_UNITS = frozenset(("m", "cm", "mm", "ft", "in"))
+_TIME_UNITS = frozenset(("s", "min"))
+_WAITING = frozenset(("wait", "waiting", "pause", "hold", "hang", "give", "moment"))
+
+
+def _one_before(words: list[str], k: int, start: int) -> tuple[float, int] | None:
+    """1 and the index of "a" in "a meter", "a single foot", "for a second" (but "wait a
+    second" is no duration to carry over)."""
+    first = k - 1 if k - 1 >= start and words[k - 1] in ("a", "an", "one") else \
+        k - 2 if (k - 2 >= start and words[k - 1] == "single" and words[k - 2] in ("a", "one")) \
+        else None
+    if first is None:
+        return None
+    if _SPELLING_UNIT[words[k].split("/")[0].strip(".,")] in _TIME_UNITS and \
+            _WAITING & set(words[max(0, first - 3):first]):
+        return None
+    return 1.0, first
+
+
+def _mark_unit(words: list[str], k: int, start: int) -> str | None:
+    """Inches or feet for "in", '"' and "'" right after a number ("6in", '12"', "5'"), and
+    "in" not starting a phrase ("5 in the forward direction" names no unit: unclear)."""
+    if k - 1 < start or not mentioned_numbers(words[k - 1]):
+        return None
+    mark = words[k].strip(".,")
+    if mark == "in":
+        following = words[k + 1].strip(".,") if k + 1 < len(words) else None
+        return None if following in _NOT_INCHES_AFTER else "in"
+    return "in" if mark == '"' else "ft"
+
+
+_SPEED_UNITS = ("m/s", "cm/s", "ft/s", "rad/s", "deg/s")
 
 
 def unit_quantities(text: str) -> list[float]:
     """The numbers the command gives a unit ("2 m", "ninety degrees", "one more meter",
     "0.3 m/s", "15s"), in order and as often as said ("fwd 1m, turn around, fwd 1m" has
-    two): the quantities a faithful answer carries over, one by one."""
-    words = re.findall(r"[a-z0-9°'\"./,]+", _named_turns_apart(text)[1])
-    found, start = [], 0
-    for k, word in enumerate(words):
-        unit = word.split("/")[0].strip(".,")
-        if unit not in _QUANTITY_UNITS:
-            continue
-        # Without articles: "a meter", "a second" are no quantities of their own here
-        # ("a quarter of a meter" is 0.25, "0.2 meters a second" a speed).
-        window = [w for w in words[max(start, k - _MAX_QUANTITY_WORDS):k + 1]
-                  if w not in ("a", "an")]
-        found += sorted(mentioned_numbers(" ".join(window)))
-        start = k + 1
-    return found
+    two)."""
+    return [q.value for q in said_numbers(text).quantities if not q.named]
 
 
 def _directions(action):
@@ -468,21 +662,31 @@ def _same(a: float, b: float) -> bool:
 
 def check_grounding(command: str, actions) -> list[str]:
     """What `actions` (a parsed answer to `command`) say that the command does not: an
-    empty list when every number, unit, direction, pace and place is grounded."""
-    numbers, named = spoken_quantities(command)
+    empty list when every number, unit, direction, pace and place is grounded, and every
+    amount said with a unit is carried over once, in order (`said_numbers`)."""
+    said = said_numbers(command)
     cues, paces = direction_cues(command), pace_cues(command)
-    spans = None
-    findings = []
+    spans, asked = None, None
+    findings, amounts = [], list(said.amounts)  # amounts still to carry over, in order
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
         findings.append(why)  # once, however many motion lines the answer has
-    for action in actions:
+    for index, action in enumerate(actions):
+        if index and isinstance(action, (Stop, Status)):
+            asked = fixed_line_cues(command) if asked is None else asked
+            if (line := "stop" if isinstance(action, Stop) else action.topic) not in asked:
+                findings.append(f"a {line} line after another line the command does not ask for")
         for what, value, unit in _quantities(action):
-            if what == "angle" and unit == "deg" and any(_same(value, a) for a in named):
-                continue  # "quarter turn" -> 90 deg
-            if not any(_same(value, n) for n in numbers):
-                findings.append(f"the {what} {format_number(value)} is not in the command")
-            elif not (unit_mentioned(command, unit) or (what == "angle" and unit == "deg")):
-                findings.append(f"the unit {unit} of the {what} is not in the command")
+            if what == "speed":
+                if not any(_same(value, q.value) and unit == q.unit for q in said.speeds):
+                    findings += _free_finding(command, said, what, value, unit)
+            elif (j := _next_said(amounts, value, unit)) is not None:
+                del amounts[:j + 1]  # carried over; named turns before it left out
+            elif any(_same(value, q.value) and unit == q.unit for q in said.amounts) and \
+                    not any(_same(value, n) for n in said.free):
+                findings.append(f"the {what} {format_number(value)} {unit} is out of the "
+                                f"command's order or said once only")
+            else:
+                findings += _free_finding(command, said, what, value, unit)
         for direction in _directions(action):
             if not direction_grounded(direction, cues):
                 findings.append(f"the direction {direction} has no cue in the command")
@@ -496,22 +700,44 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the place {action.place!r} is not named in the command")
             elif not names_a_place(action.place):
                 findings.append(f"{action.place!r} does not name a place")
+    if any(isinstance(a, MOTION_ACTIONS) for a in actions):
+        findings += [f"the command's {q} is not in the answer" for q in amounts if not q.named]
     return findings + dropped_quantities(command, actions)
 
 
+def _next_said(amounts: list, value: float, unit: str) -> int | None:
+    """Where in the amounts still to carry over (value, unit) is the next one: the first,
+    or one after named turns only (those may be left out); None if neither."""
+    for j, q in enumerate(amounts):
+        if _same(value, q.value) and unit == q.unit:
+            return j
+        if not q.named:
+            return None
+    return None
+
+
+def _free_finding(command: str, said: SaidNumbers, what: str, value: float, unit: str) -> list:
+    """A number used as said without a unit: it must be such a number, with a unit the
+    command spells (an angle may be in degrees)."""
+    if not any(_same(value, n) for n in said.free):
+        if any(_same(value, q.value) for q in said.quantities):
+            return [f"the unit {unit} of the {what} is not in the command"]
+        return [f"the {what} {format_number(value)} is not in the command"]
+    if what in ("distance", "duration", "side"):
+        return [f"the {what} {format_number(value)} has no unit in the command"]
+    if not (unit_mentioned(command, unit) or (what == "angle" and unit == "deg")):
+        return [f"the unit {unit} of the {what} is not in the command"]
+    return []
+
+
 def dropped_quantities(command: str, actions) -> list[str]:
-    """A quantity the command gives a unit and a motion answer leaves out: a dropped part
-    ("fwd 2m; R 90deg; fwd 1m" answered with the first two lines) - refused, never done
-    in part. A grammar cannot say this (it is about the whole answer): only the check."""
+    """A speed the command gives a unit and a motion answer leaves out ("fwd 1m @0.3m/s"
+    answered "Move forward 1 m."): refused, never done at another speed. A grammar
+    cannot say this (a speed may go with any line, so it cannot count uses): only the
+    check. Said amounts are the grammar's too (check_grounding)."""
     if not any(isinstance(a, MOTION_ACTIONS) for a in actions):
         return []
-    used = [value for action in actions for _, value, _ in _quantities(action)]
-    used += [90.0 for action in actions if isinstance(action, DefaultTurn)]
-    findings = []
-    for value in unit_quantities(command):  # each said quantity takes one use
-        match = next((u for u in used if _same(value, u)), None)
-        if match is None:
-            findings.append(f"the command's {format_number(value)} is not in the answer")
-        else:
-            used.remove(match)
-    return findings
+    used = [(value, unit) for action in actions for what, value, unit in _quantities(action)
+            if what == "speed"]
+    return [f"the command's {q} is not in the answer" for q in said_numbers(command).speeds
+            if not any(_same(q.value, v) and q.unit == u for v, u in used)]

@@ -149,7 +149,7 @@ def test_fast_decoder_applies_the_grammar(llama2_tokenizer, tiny_llama, seed):
 def test_forced_tokens_run_in_one_pass_with_the_same_answer(llama2_tokenizer, tiny_llama, seed):
     """The transformers decoder under a grounded grammar: tokens the grammar forces take no
     pass of their own (they run with the next choice, `feed_many`), and the answer is
-    the one-token-per-pass answer (the processor without its mask cannot see forcing)."""
+    the one-token-per-pass answer (`take_forced` off)."""
     from robot_sft.inference.decoding import DecodeTimes
     from robot_sft.inference.transformers_backend import TransformersModel
 
@@ -157,22 +157,16 @@ def test_forced_tokens_run_in_one_pass_with_the_same_answer(llama2_tokenizer, ti
                               system_prompt="You drive a robot.", max_new_tokens=60)
     constraint = ResponseConstraint(llama2_tokenizer, model.model.config.vocab_size,
                                     places=["dock"], grounded=True)
-
-    class CallOnly:
-        def __init__(self, processor):
-            self.processor = processor
-
-        def __call__(self, input_ids, scores):
-            return self.processor(input_ids, scores)
-
     saved = 0
     for command in ["move forward 2 meters", "back up 3 ft then turn left 45 degrees slowly",
                     "go to the dock"]:
         fast, slow = DecodeTimes(), DecodeTimes()
         got = list(model.decoder.tokens(command, 60, times=fast,
                                         logits_processor=constraint.logits_processor(command)))
+        model.decoder.take_forced = False
         expected = list(model.decoder.tokens(
-            command, 60, times=slow, logits_processor=CallOnly(constraint.logits_processor(command))))
+            command, 60, times=slow, logits_processor=constraint.logits_processor(command)))
+        model.decoder.take_forced = True
         assert got == expected, command
         assert fast.passes <= slow.passes and slow.forced == 0
         saved += slow.passes - fast.passes
@@ -251,3 +245,62 @@ def test_a_random_model_under_the_grounded_grammar_invents_nothing(llama2_tokeni
         assert check_grounding(command, actions) == dropped_quantities(command, actions), \
             (command, text)
         assert 0.0 < model.last_confidence <= 1.0
+
+
+class WantsDecoder:
+    """A 'model' that wants to write `wanted` token by token, then to end: the logits put
+    the next wanted token (or the end) far ahead of every other token."""
+
+    @staticmethod
+    def build(tokenizer, wanted: str, vocab_size: int):
+        import numpy as np
+
+        from robot_sft.inference.decoding import GreedyDecoder
+
+        class Decoder(GreedyDecoder):
+            def __init__(self):  # no chat template needed: the prompt is one token
+                self.tokenizer, self.stop_ids = tokenizer, frozenset([tokenizer.eos_token_id])
+                self._newline_cache, self.head_ids, self.fed = {}, [], 0
+                self.wanted = tokenizer(wanted, add_special_tokens=False)["input_ids"]
+
+            def prompt_ids(self, command):
+                return [tokenizer.bos_token_id], 0
+
+            def _logits(self):
+                logits = np.zeros(vocab_size, dtype=np.float32)
+                logits[self.wanted[self.fed] if self.fed < len(self.wanted)
+                       else tokenizer.eos_token_id] = 20.0
+                return logits
+
+            def start(self, ids, reuse_head):
+                self.fed = 0
+                return self._logits()
+
+            def feed(self, token):
+                self.fed += 1
+                return self._logits()
+
+        return Decoder()
+
+
+@pytest.mark.parametrize("command, wanted, answer", [
+    # it wants a second line the grammar forbids (no number is left for it): the answer
+    # ends where it could, instead of the grammar steering it into some other line
+    ("go forward three meter and half", "Move forward 3.5 m.\nMove forward 0.5 m.",
+     "Move forward 3.5 m.\n"),
+    ("Could you report the battery charge so I know the runtime?",
+     "Battery status: {battery}.\nStop.", "Battery status: {battery}.\n"),
+    # a second line the grammar allows is written
+    ("turn left and then go to the dock", "Turn left.\nNavigate to dock.",
+     "Turn left.\nNavigate to dock."),
+])
+def test_a_line_the_grammar_forbids_ends_the_answer_where_it_may_end(llama2_tokenizer, command,
+                                                                     wanted, answer):
+    from robot_sft.inference.decoding import DecodeTimes
+
+    constraint = ResponseConstraint(llama2_tokenizer, places=["dock"], grounded=True)
+    decoder = WantsDecoder.build(llama2_tokenizer, wanted, constraint.vocab_size)
+    times = DecodeTimes()
+    tokens = list(decoder.tokens(command, 80, times=times,
+                                 logits_processor=constraint.logits_processor(command)))
+    assert llama2_tokenizer.decode(tokens) == answer and times.stopped

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from robot_sft.grammar import grounded_grammar, to_regex
 from robot_sft.grounding import (
     check_grounding, direction_cues, dropped_quantities, mentioned_numbers, named_turn_angles,
-    place_spans, unit_mentioned, unit_quantities,
+    place_spans, said_numbers, unit_mentioned, unit_quantities,
 )
 from robot_sft.places import parse_places
 from robot_sft.reply import UNCLEAR, build_reply
@@ -134,7 +134,6 @@ def test_place_spans_are_the_commands_words():
     ("what's the battery level", "Battery status: {battery}."),
     ("fly to the roof", "Cannot comply: this robot can only move, turn, stop, navigate and report status."),
     ("STOP", "Stop."),
-    ("turn left 90 degrees", "Turn left."),                 # Turn left. is 90 deg
     ("go forward one more meter at 0.3 m/s", "Move forward 1 m at 0.3 m/s."),
     ("fwd 1m, turn around, fwd 1m", "Move forward 1 m.\nTurn left 180 deg.\nMove forward 1 m."),
     ("go 2 m at 2 m/s", "Move forward 2 m at 2 m/s."),
@@ -158,9 +157,19 @@ def test_grounded_answers_pass(command, answer):
     ("go to the bedroom", "Navigate to charging station.", "place 'charging station'"),
     # a bare "turn" says neither side nor angle: "Turn left." would invent the side
     ("turn", "Turn left.", "neither an angle nor a side"),
+    # a number said with a unit is carried over with it, once, in order, and all of them
+    ("turn left 90 degrees", "Turn left.", "the command's 90 deg is not in the answer"),
+    ("Retreat 10 feet, keeping the heading unchanged", "Move backward 10 ft.\nTurn left 10 deg.",
+     "the unit deg of the angle is not in the command"),
+    ("roll forward exactly 300 mm and then wait", "Move forward 300 mm.\nMove forward 300 mm.",
+     "the distance 300 mm is out of the command's order or said once only"),
+    ("fwd 30cm/s 15s", "Move forward for 15 s at 15 cm/s.", "the unit cm/s of the speed"),
+    ("back up one meter turn right forty five degrees then go forward two meters",
+     "Move backward 1 m.\nMove forward 2 m.\nTurn right 45 deg.",
+     "the distance 2 m is out of the command's order"),
     ("Please turn.", "Turn left.", "neither an angle nor a side"),
     ("R15deg", "Turn left 15 deg.", "direction left has no cue"),
-    ("advance by 5 in the forward direction", "Move forward 5 in.", "unit in of the distance"),
+    ("advance by 5 in the forward direction", "Move forward 5 in.", "distance 5 has no unit"),
     ("Go that place", "Navigate to place.", "does not name a place"),
     ("go over to that spot over there", "Navigate to over there.", "does not name a place"),
     ("drive forward 2 m and then keep going forever", "Move forward 2 m.",
@@ -235,6 +244,57 @@ def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
         assert findings == dropped_quantities(command, actions), (command, text)
 
 
+@pytest.mark.parametrize("text, quantities", [
+    ("fwd 2m; R 90deg; fwd 1m", ["2 m", "90 deg", "1 m"]),
+    ("turn right 90 then go 2 m", ["2 m"]),                     # 90: no unit (free)
+    ("rotate left one point five seven radians", ["1.57 rad"]),
+    ("go forward three meter and half", ["3.5 m"]),
+    ("fwd 30cm/s 15s", ["30 cm/s", "15 s"]),
+    ("R180 @180deg/s", ["180 deg/s"]),                          # one 180 each
+    ("go forward a meter turn around and drive one meter again", ["1 m", "180 deg", "1 m"]),
+    ("spin around one full turn", ["360 deg"]),                 # "around": no other angle
+    ("back 6in", ["6 in"]),
+    ("advance 5 in the forward direction", []),
+    ("go 1 m then wait a second", ["1 m"]),                     # no duration to carry
+    ("cruise backward for a duration of a second", ["1 s"]),
+])
+def test_said_numbers_are_the_amounts_in_order(text, quantities):
+    assert [str(q) for q in said_numbers(text).quantities] == quantities
+
+
+@pytest.mark.parametrize("command, allowed, refused", [
+    # every said amount once, in order, each with its unit; a motion answer leaves none out
+    ("fwd 2m; R 90deg; fwd 1m", "Move forward 2 m.\nTurn right 90 deg.\nMove forward 1 m.",
+     ["Move forward 2 m.\nTurn right 90 deg.", "Move forward 2 m.\nTurn right 2 deg.\nMove forward 1 m.",
+      "Turn right 90 deg.\nMove forward 2 m.\nMove forward 1 m."]),
+    ("roll forward exactly 300 mm and then wait", "Move forward 300 mm.",
+     ["Move forward 300 mm.\nMove forward 300 mm."]),
+    ("retreat ten feet keeping the heading unchanged", "Move backward 10 ft.",
+     ["Move backward 10 ft.\nTurn left 10 deg."]),
+    ("fwd 30cm/s 15s", "Move forward for 15 s at 30 cm/s.", ["Move forward for 15 s at 15 cm/s."]),
+    ("forward 1m, left 90, forward 1m", "Move forward 1 m.\nTurn left 90 deg.\nMove forward 1 m.",
+     ["Move forward 1 m.\nMove forward 90 m.\nMove forward 1 m."]),  # 90 has no unit
+    # a named turn may be left out, never repeated
+    ("spin in place through one complete revolution", "Turn left 360 deg.",
+     ["Turn left 360 deg.\nTurn left 360 deg."]),
+    # a stop or status line after another line needs its words
+    ("report the battery charge", "Battery status: {battery}.",
+     ["Battery status: {battery}.\nStop."]),
+    ("drive 2 m and then stop", "Move forward 2 m.\nStop.", []),
+    # no navigation line where no place is named
+    ("go over to that spot over there", "Cannot comply: the command is unclear, please rephrase it.",
+     ["Navigate to go over.", "Navigate to unknown place."]),
+])
+def test_the_grounded_grammar_carries_each_said_amount_once_in_order(command, allowed, refused):
+    """Grammar and check agree: the allowed answer passes both, each refused one neither."""
+    regex = to_regex(grounded_grammar(command))
+    assert re.fullmatch(regex, allowed)
+    assert check_grounding(command, parse_response(allowed)) == []
+    for answer in refused:
+        assert not re.fullmatch(regex, answer), answer
+        assert check_grounding(command, parse_response(answer)), answer
+
+
 @pytest.mark.parametrize("command, answer", [
     ("rotate 90 degrees counter to the clockwise direction", "Turn left 90 deg."),
     ("take a right", "Turn right."),
@@ -285,10 +345,10 @@ def test_the_grounded_grammar_has_no_pace_the_command_does_not_ask_for(command, 
     ("turn left and go 5 m", "Turn left.\nMove forward 5 m.\nTurn left 180 deg.", "angle 180"),
     # a dropped part: the plan would do less than was said
     ("fwd 2m; R 90deg; fwd 1m", "Move forward 2 m.\nTurn right 90 deg.",
-     "the command's 1 is not in the answer"),
-    ("fwd 1m @0.3m/s, slow left turn", "Move forward 1 m.", "the command's 0.3 is not in"),
+     "the command's 1 m is not in the answer"),
+    ("fwd 1m @0.3m/s, slow left turn", "Move forward 1 m.", "the command's 0.3 m/s is not in"),
     ("fwd 1m, turn around, fwd 1m", "Move forward 1 m.\nTurn left 180 deg.",
-     "the command's 1 is not in the answer"),
+     "the command's 1 m is not in the answer"),
 ])
 def test_an_ungrounded_answer_is_refused_as_unclear_and_moves_nothing(command, answer, finding):
     reply = build_reply(answer, SafetyLimits(), parse_places(["charging station:1,2,0"]),

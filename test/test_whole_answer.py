@@ -53,6 +53,33 @@ class FailingStreamModel(PacedStreamModel):
 
 # ---------------------------------------------------------------- the pipeline
 
+@pytest.mark.parametrize("command, lines, meant, moves", [
+    # the grammar ended the answer before a motion line nothing in the command bounds:
+    # "go forward" would be left undone, so nothing moves
+    ("please turn left and go forward", ["Turn left.\n"], "Move", False),
+    ("turn right and then drive", ["Turn right.\n"], "Mo", False),
+    # every said amount is carried: the line the model meant was its own invention
+    ("go forward three meter and half", ["Move forward 3.5 m.\n"], "Move", True),
+    ("turn right and then go to the dock", ["Turn right.\n"], None, True),
+    # a status or navigation line the model meant is no motion left undone
+    ("take a right", ["Turn right.\n"], "Battery", True),
+    # it meant to refuse what follows a navigation: the whole command is refused
+    ("go to the dock and take the glass", ["Navigate to dock.\n"], "Cannot", False),
+    # a still answer stands
+    ("report the battery so I know the runtime", ["Battery status: {battery}.\n"], "Cannot",
+     True),
+])
+def test_an_answer_cut_before_a_motion_the_command_does_not_bound_moves_nothing(
+        command, lines, meant, moves):
+    model = PacedStreamModel(lines)
+    model.last_meant_more = meant
+    answer = answer_command(model, command, POLICY)
+    assert answer.reply.ok == moves, answer.reply.text
+    if not moves:
+        assert answer.reply.text.startswith(UNCLEAR) and "further line" in answer.reply.text
+        assert not answer.reply.segments and answer.reply.goal is None
+
+
 def test_a_refusal_on_a_later_line_moves_nothing():
     model = PacedStreamModel(["Turn left 90 deg.\n", "Move forward 2 m.\n",
                               "Cannot comply: motion without a bound on distance or time is "

@@ -4,6 +4,7 @@ of a language model. The bottom of the model layer: pure Python, imports nothing
     class CommandModel(Protocol):
         description: str                                    # for the node's "ready" log
         last_confidence: float                              # of the latest answer, 0..1
+        last_meant_more: str | None                         # a line the grammar cut off
         def stream_lines(self, command, cancel=None) -> Iterator[str]
         def respond(self, command, cancel=None) -> str      # "".join(stream_lines).strip()
 
@@ -13,7 +14,10 @@ the next. Both raise GenerationCancelled once `cancel` is set; `stream_lines` ra
 AnswerTruncated when the token budget ends the answer before its end-of-turn.
 `last_confidence` is the probability the model gave its least sure choice in the latest
 answer (1.0 for a model that does not say): the node refuses an answer below
-`min_confidence` as unclear rather than act on a guess.
+`min_confidence` as unclear rather than act on a guess. `last_meant_more` is the start of
+the line the model meant to write next where its grammar ended the answer instead (None
+when it ended on its own): the node refuses a motion the command does not ground
+(robot_sft.answer).
 
 Cancelling is an Event passed with each call, not a `cancel()` method on the model: the
 node makes one Event per command, so a stop or a newer command cancels exactly the
@@ -55,6 +59,7 @@ def check_cancel(cancel: threading.Event | None) -> None:
 class CommandModel(Protocol):
     description: str
     last_confidence: float
+    last_meant_more: str | None
 
     def stream_lines(self, command: str,
                      cancel: threading.Event | None = None) -> Iterator[str]: ...
@@ -78,6 +83,7 @@ class LineStreamModel:
     """A model that writes its answer line by line: `respond` is the joined stream."""
 
     last_confidence = 1.0
+    last_meant_more: str | None = None
 
     @property
     def description(self) -> str:
@@ -96,6 +102,7 @@ class WholeAnswerModel:
     together and nothing moves unless all of it plans (as with stream_actions off)."""
 
     last_confidence = 1.0
+    last_meant_more: str | None = None
 
     @property
     def description(self) -> str:

@@ -51,9 +51,12 @@ class DecodeTimes:
     generated: int = 0           # new tokens of the answer (the end-of-turn not counted)
     fed_tokens: int = 0          # new tokens those passes ran through the model
     forced: int = 0              # new tokens the grammar forced (taken without logits)
-    stopped: bool = False        # ended on an end-of-turn token (not on the budget)
+    stopped: bool = False        # ended on an end-of-turn token, or before a line the grammar
+                                 # forbids where the answer could end (not on the budget)
     min_probability: float = 1.0  # the least likely chosen token's probability (among the
                                   # tokens the grammar left): the answer's confidence
+    meant_more: str | None = None  # where the answer ended before a line the grammar forbids:
+                                   # the text of the token the model wanted to start it with
 
     @property
     def passes(self) -> int:
@@ -72,11 +75,13 @@ class GreedyDecoder:
     Not thread-safe on purpose: the node runs one generation at a time."""
 
     max_context: int | None = None  # tokens the engine can hold (None: no limit)
+    take_forced: bool = True  # False: a pass for every token, forced or not (tests compare)
 
     def __init__(self, tokenizer, system_prompt: str, stop_ids):
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
         self.stop_ids = frozenset(stop_ids)
+        self._newline_cache: dict[int, bool] = {}
         self.head_ids = self._encode(prompt_head(tokenizer, system_prompt))
         if self.head_ids:
             self.prefill_head()
@@ -121,21 +126,29 @@ class GreedyDecoder:
         times.prefill_s = time.perf_counter() - started
         allowed_of = getattr(logits_processor, "allowed", None)  # numpy masks: forced tokens
         previous, unfed = ids[-1], []  # unfed: chosen tokens the model has not run yet
+        optional_line = False  # a newline was chosen where the answer could have ended
         for step in range(max_new_tokens):
             check_cancel(cancel)
             allowed = _flatnonzero(allowed_of(previous)) if allowed_of is not None else None
+            if optional_line:
+                if unfed:  # (the line's start would be forced: the model still has a say)
+                    logits, unfed = self._feed_timed(unfed, times), []
+                wanted = int(logits.argmax())
+                if not _allows(allowed, wanted):  # the line it wants is not allowed: end here
+                    times.stopped = True
+                    times.meant_more = self.tokenizer.decode([wanted])
+                    return
             token = self._forced(allowed)
             if token is not None:
                 probability = 1.0
                 times.forced += token not in self.stop_ids
             else:
                 if unfed:
-                    started = time.perf_counter()
-                    logits = self.feed_many(unfed)
-                    times.token_s.append(time.perf_counter() - started)
-                    times.fed_tokens += len(unfed)
-                    unfed = []
+                    logits, unfed = self._feed_timed(unfed, times), []
                 token, probability = self._choose(logits, previous, logits_processor, allowed)
+            optional_line = (allowed is not None and token not in self.stop_ids
+                             and any(int(i) in self.stop_ids for i in allowed)
+                             and self._newline(token))
             previous = token
             times.min_probability = min(times.min_probability, probability)
             if token in self.stop_ids:
@@ -148,6 +161,19 @@ class GreedyDecoder:
                 return  # no forward pass for a token that will never be read
             unfed.append(token)
 
+    def _feed_timed(self, tokens: list[int], times: DecodeTimes):
+        started = time.perf_counter()
+        logits = self.feed_many(tokens)
+        times.token_s.append(time.perf_counter() - started)
+        times.fed_tokens += len(tokens)
+        return logits
+
+    def _newline(self, token: int) -> bool:
+        """True for a token that ends a line ("\n", ".\n")."""
+        if token not in self._newline_cache:
+            self._newline_cache[token] = self.tokenizer.decode([token]).endswith("\n")
+        return self._newline_cache[token]
+
     def feed_many(self, tokens: list[int]):
         """Append `tokens`, return the last one's logits. A backend whose engine runs a
         short run of tokens faster in one pass than one by one overrides this."""
@@ -159,7 +185,7 @@ class GreedyDecoder:
         """The token the grammar leaves as the only choice (`allowed`: the ids it allows; an
         end-of-turn id when only the end of the answer may follow), else None (or no
         grammar)."""
-        if allowed is None:
+        if allowed is None or not self.take_forced:
             return None
         if len(allowed) == 1:
             return int(allowed[0])
@@ -217,6 +243,12 @@ class GreedyDecoder:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         if len(text) > emitted:
             yield text[emitted:]
+
+
+def _allows(allowed, token: int) -> bool:
+    import numpy as np
+
+    return bool(np.isin(token, allowed))
 
 
 def _flatnonzero(mask):
@@ -284,6 +316,10 @@ class DecodingModel(LineStreamModel):
     @property
     def last_confidence(self) -> float:
         return 1.0 if self.last_times is None else self.last_times.min_probability
+
+    @property
+    def last_meant_more(self) -> str | None:
+        return None if self.last_times is None else self.last_times.meant_more
 
     def enable_grammar(self, places=None, grounded: bool = False) -> None:
         """Decode under the response grammar (robot_sft.inference.constraint, llguidance):
