@@ -370,35 +370,45 @@ def refusal_line() -> Rule:
 
 
 def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
-                     vocabulary: Vocabulary = Vocabulary(), navigate: bool = True) -> Rule:
+                     vocabulary: Vocabulary = Vocabulary(), navigate: bool = True,
+                     navigation_first: bool = False) -> Rule:
     """root: one refusal line, or 1..max_lines action lines separated by newlines. An optional
     leading space: SentencePiece tokenizers (Llama-2) start an answer with a word marker
     that reads as one, and the parser strips it. `vocabulary` narrows numbers, units and
     directions (grounded_grammar).
 
-    With said amounts (vocabulary.amounts) an answer either moves nothing (navigation,
-    stop, status lines) or carries every said amount once, in the command's order, each
-    on a line of its own kind, with lines that carry no said amount in between: "fwd 2m;
-    R 90deg; fwd 1m" cannot end after two lines, repeat "2 m" or turn "2 deg"."""
+    A navigation line comes first if at all. With said amounts
+    (vocabulary.amounts) an answer either moves nothing (navigation, stop, status lines) or
+    carries every said amount once, in the command's order, each on a line of its own kind,
+    with lines that carry no said amount in between: "fwd 2m; R 90deg; fwd 1m" cannot end
+    after two lines, repeat "2 m" or turn "2 deg"."""
     if max_lines < 1:
         raise ValueError("max_lines must be at least 1")
-    # The first line may be any line; a stop or status line after it needs its cue
-    # (vocabulary.asked): "Battery status: ...\nStop." adds what nobody asked for.
-    going = [navigate_line(places)] if navigate else []
-    first_still = going + [fixed_lines()]
-    still = going + (
-        [fixed_lines()] if vocabulary.asked is None else
-        [f for f in [fixed_lines(vocabulary.asked, "asked-fixed")] if f is not None])
+    # Grounded (vocabulary.asked given): the first line may be any line and a stop or
+    # status line after it needs its cue ("Battery status: ...\nStop." adds what nobody
+    # asked for). `navigation_first`: a navigation comes first if at all (the planner
+    # executes it alone), so after "Move forward 2 m." no "Navigate to ..." line is open to
+    # a model that meant something else - for a server, whose answers cannot be cut where
+    # the model meant a line the grammar forbids (GreedyDecoder.tokens; in-process the
+    # open navigation line is how the model says it meant one, and rule 4 refuses it).
+    fixed = fixed_lines()
+    grounded = vocabulary.asked is not None
+    later_fixed = fixed_lines(vocabulary.asked, "asked-fixed") if grounded else fixed
     moving = motion_lines(vocabulary)
-    first = Rule("action", alt(*moving, *first_still))
-    action = first if vocabulary.asked is None else _rule("later-action", moving + still)
+    going = [navigate_line(places)] if navigate and not navigation_first else []
+    first = Rule("action", alt(*moving, *going, fixed))
+    action = _rule("later-action", moving + going + [f for f in [later_fixed] if f is not None]) \
+        if grounded else first
     more = max_lines - 1
     options = [refusal_line()]
+    if navigate and navigation_first:  # more lines may follow it (the planner refuses a mix)
+        options.append(seq(navigate_line(places), _more_lines(action, more)))
     if not vocabulary.amounts:
         options.append(seq(first, _more_lines(action, more)))
-    else:
-        quiet = Rule("still-action", alt(*first_still))
-        later_quiet = quiet if vocabulary.asked is None else _rule("later-still-action", still)
+    else:  # moves nothing
+        quiet = Rule("still-action", alt(*going, fixed))
+        later_quiet = _rule("later-still-action", going + [f for f in [later_fixed] if f]) \
+            if grounded else quiet
         options.append(seq(quiet, _more_lines(later_quiet, more)))
         options += _carrying_all(vocabulary, _said_lines(vocabulary), first, action, more)
     return Rule("root", seq(optional(Lit(" ")), alt(*options)))
@@ -447,7 +457,8 @@ def _carrying_all(vocabulary: Vocabulary, said: list, first: Rule, action: Rule,
     return starts
 
 
-def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
+def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
+                     navigation_first: bool = False) -> Rule:
     """The response grammar for one command: numbers only from the command (its digits,
     number words, fractions and named turns; a number said with a unit only with that
     unit, once, in order: `said_numbers`), units it spells (and degrees), directions it
@@ -470,7 +481,8 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES) -> Rule:
         speeds=tuple(dict.fromkeys((format_number(q.value), q.unit) for q in said.speeds)),
         asked=frozenset(fixed_line_cues(command)))
     spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
-    return response_grammar(spans, max_lines, vocabulary, navigate=bool(spans))
+    return response_grammar(spans, max_lines, vocabulary, navigate=bool(spans),
+                            navigation_first=navigation_first)
 
 
 def _is_place(text: str) -> bool:

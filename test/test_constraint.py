@@ -286,11 +286,14 @@ class WantsDecoder:
 @pytest.mark.parametrize("command, wanted, answer", [
     # it wants a second line the grammar forbids (no number is left for it): the answer
     # ends where it could, instead of the grammar steering it into some other line
-    ("go forward three meter and half", "Move forward 3.5 m.\nMove forward 0.5 m.",
+    ("go forward three meter and half then stop", "Move forward 3.5 m.\nMove forward 0.5 m.",
      "Move forward 3.5 m.\n"),
     ("Could you report the battery charge so I know the runtime?",
      "Battery status: {battery}.\nStop.", "Battery status: {battery}.\n"),
+    ("go forward three meter and half", "Move forward 3.5 m.\nMove forward 0.5 m.",
+     "Move forward 3.5 m.\n"),
     # a second line the grammar allows is written
+    ("turn left and then turn right", "Turn left.\nTurn right.", "Turn left.\nTurn right."),
     ("turn left and then go to the dock", "Turn left.\nNavigate to dock.",
      "Turn left.\nNavigate to dock."),
 ])

@@ -262,6 +262,20 @@ def test_said_numbers_are_the_amounts_in_order(text, quantities):
     assert [str(q) for q in said_numbers(text).quantities] == quantities
 
 
+@pytest.mark.parametrize("command, answer", [
+    ("turn left and then go to the dock", "Turn left.\nNavigate to dock."),
+    ("go back 1 ft and then go to the dock", "Move backward 1 ft.\nNavigate to dock."),
+])
+def test_a_servers_grammar_puts_a_navigation_first(command, answer):
+    """In-process a navigation after a motion stays open: the model can say it meant one
+    (rule 4 then refuses the command). A server's answer cannot be cut, so its grammar
+    closes that line: the planner would not execute the mix anyway."""
+    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True)), answer)
+    assert re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True)),
+                        answer.split("\n")[0])
+
+
 @pytest.mark.parametrize("command, allowed, refused", [
     # every said amount once, in order, each with its unit; a motion answer leaves none out
     ("fwd 2m; R 90deg; fwd 1m", "Move forward 2 m.\nTurn right 90 deg.\nMove forward 1 m.",

@@ -68,6 +68,10 @@ class FailingStreamModel(PacedStreamModel):
     # a still answer stands
     ("report the battery so I know the runtime", ["Battery status: {battery}.\n"], "Cannot",
      True),
+    # a navigation cannot follow a motion: the one the model meant would be left undone
+    ("go back 1 ft and then go to the dock", ["Move backward 1 ft.\n"], "Navigate", False),
+    # a navigation carries none of the said amounts: the turn meant after it is undone
+    ("go to the dock then turn left 90 degrees", ["Navigate to dock.\n"], "Turn", False),
 ])
 def test_an_answer_cut_before_a_motion_the_command_does_not_bound_moves_nothing(
         command, lines, meant, moves):

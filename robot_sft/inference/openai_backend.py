@@ -74,8 +74,9 @@ def format_grammar() -> tuple[str, re.Pattern]:
 
 
 def command_grammar(command: str) -> tuple[str, re.Pattern]:
-    """(GBNF, compiled regex) of one command's own grammar."""
-    root = grounded_grammar(command)
+    """(GBNF, compiled regex) of one command's own grammar, navigation first (a server's
+    answer cannot be cut where the model meant a line the grammar forbids)."""
+    root = grounded_grammar(command, navigation_first=True)
     return to_gbnf(root), re.compile(to_regex(root))
 
 
