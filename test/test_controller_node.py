@@ -260,7 +260,7 @@ def test_commands_faster_than_the_model_are_coalesced(rig_factory):
 def test_status_slots_with_and_without_sensors(rig_factory):
     rig = rig_factory(model=FixedResponseModel("Battery status: {battery}.\n"
                                                "Obstacle report: {obstacles}."))
-    rig.send("How are you?")
+    rig.send("Report the battery and any obstacles.")  # (a status line after another needs its words)
     first = rig.wait_response()
     assert "Battery status: unknown (no /battery_state received)." in first
     assert "Obstacle report: unknown (no /scan received)." in first
@@ -270,7 +270,7 @@ def test_status_slots_with_and_without_sensors(rig_factory):
     rig.battery_pub.publish(battery)
     rig.scan_pub.publish(scan)
     assert wait_for(lambda: rig.node._battery is not None and rig.node._scan is not None, 3.0)
-    rig.send("How are you now?")
+    rig.send("Battery and obstacles again?")
     second = rig.wait_response(2)
     assert second == ("Battery status: 78% charge, 25.2 V.\n"
                       "Obstacle report: nearest obstacle 0.80 m at 15 deg (left).")
