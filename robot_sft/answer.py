@@ -13,14 +13,14 @@ what the robot does. Rules, in order:
 3. Sure enough: an answer that would move the robot, whose least sure choice the model
    gave a probability below `min_confidence`, is refused as unclear as well.
 4. Not cut short: where the grammar ended an answer that moves or navigates before a
-   line the model meant to write (`last_meant_more`) - a navigation (which the grammar
-   never lets follow a motion: "go back 1 ft and then go to the kitchen"), or a motion or
-   a refusal - part of the command would be left undone ("turn left and go forward":
-   "Turn left.", then a "Move" with no distance; "go to the kitchen and take the glass":
-   "Navigate to kitchen.", then "Cannot comply"), so nothing moves: the command is
-   refused as unclear. Where the answer is a motion carrying the amounts the command said
-   (all of them: the grammar lets it end only so; "go forward three meter and half":
-   "Move forward 3.5 m.", then a second "Move"), the extra line was the model's own; a
+   line the model meant to write (`last_meant_more`) - a refusal, a navigation, or a
+   motion - part of the command would be left undone ("turn left and go forward": "Turn
+   left.", then a "Move" with no distance; "go to the kitchen and take the glass":
+   "Navigate to kitchen.", then "Cannot comply"; "spin right 700 degrees and then follow
+   that person": "Turn right 700 deg.", then "Cannot comply"), so nothing moves: the
+   command is refused as unclear. Only a further motion after an answer that carries
+   every amount the command said ("go forward three meter and half": "Move forward 3.5
+   m.", then a second "Move") was the model's own invention, and that answer stands; a
    stop or status answer moves nothing and stands.
 
 Pure Python (the model is passed in): no torch, no rclpy.
@@ -65,9 +65,11 @@ class Answer:
     seconds: float     # command in -> reply ready
 
 
-# How a motion or refusal line starts: a model that meant one of these had more to do.
-UNDONE_LINE_STARTS = ("Move", "Turn", "Cannot") + tuple(n.capitalize() for n in SHAPE_SIDES)
-NAVIGATE_LINE_START = "Navigate"  # a navigation goes alone: after a motion it is cut off
+# How the lines start that a model cut short had still meant to write: a refusal or a
+# navigation always leaves part of the command undone; a further motion, unless the answer
+# already carries every amount the command said.
+ALWAYS_UNDONE_STARTS = ("Cannot", "Navigate")
+MOTION_LINE_STARTS = ("Move", "Turn") + tuple(n.capitalize() for n in SHAPE_SIDES)
 
 
 def decide(text: str, confidence: float, command: str, policy: AnswerPolicy,
@@ -89,14 +91,14 @@ def decide(text: str, confidence: float, command: str, policy: AnswerPolicy,
 
 def _left_undone(text: str, meant_more: str | None, command: str) -> bool:
     """Rule 4: an answer that moves or navigates, cut before a line the model meant: a
-    navigation (its place is the command's words), or a motion or a refusal unless the
+    refusal or a navigation (its place is the command's words), or a motion unless the
     answer is a motion that carries amounts the command said (then all of them: the
-    grammar lets it end only so)."""
+    grammar lets it end only so, and a further motion had no amount left to carry)."""
     wanted = (meant_more or "").strip()
     if not wanted:
         return False
-    navigation = NAVIGATE_LINE_START.startswith(wanted)
-    if not navigation and not any(s.startswith(wanted) for s in UNDONE_LINE_STARTS):
+    always = any(s.startswith(wanted) for s in ALWAYS_UNDONE_STARTS)
+    if not always and not any(s.startswith(wanted) for s in MOTION_LINE_STARTS):
         return False
     actions = parse_response(text)
     if isinstance(actions, ParseError):
@@ -104,7 +106,7 @@ def _left_undone(text: str, meant_more: str | None, command: str) -> bool:
     moves = any(isinstance(a, MOTION_ACTIONS) for a in actions)
     if not moves and not any(isinstance(a, Navigate) for a in actions):
         return False  # a stop or status answer moves nothing
-    return navigation or not (moves and said_numbers(command).amounts)
+    return always or not (moves and said_numbers(command).amounts)
 
 
 def answer_command(model: CommandModel, command: str, policy: AnswerPolicy, status=None,

@@ -72,6 +72,9 @@ class FailingStreamModel(PacedStreamModel):
     ("go back 1 ft and then go to the dock", ["Move backward 1 ft.\n"], "Navigate", False),
     # a navigation carries none of the said amounts: the turn meant after it is undone
     ("go to the dock then turn left 90 degrees", ["Navigate to dock.\n"], "Turn", False),
+    # a refusal meant after a motion that carries its amounts: the rest is undone
+    ("spin right 70 degrees and then follow that person", ["Turn right 70 deg.\n"], "Cannot",
+     False),
 ])
 def test_an_answer_cut_before_a_motion_the_command_does_not_bound_moves_nothing(
         command, lines, meant, moves):
