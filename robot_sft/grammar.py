@@ -333,9 +333,8 @@ def motion_lines(vocabulary: Vocabulary = Vocabulary(), said=None, tag: str = ""
         if bare and said is None:  # "Turn left." needs no number, but its side must be said
             lines.append(Rule("default-turn" + tag, seq(Lit("Turn "), words(bare), angular,
                                                         Lit("."))))
-        sides = (_said(" with ", said, distance) if said is not None and float(said[0]) > 0
-                 else _quantity(" with ", side, v.kept(distance)) if said is None else None)
-        if sides:
+        # a shape's side is a positive distance (a said 0 m carries no shape)
+        if (said is None or float(said[0]) > 0) and (sides := how_much(" with ", distance, side)):
             shape = seq(words(sorted(n.capitalize() for n in SHAPE_SIDES)), sides,
                         Lit(" sides, turning "), words(turns))
             lines.append(Rule("shape" + tag, seq(shape, linear, Lit("."))))
@@ -377,11 +376,10 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
     that reads as one, and the parser strips it. `vocabulary` narrows numbers, units and
     directions (grounded_grammar).
 
-    A navigation line comes first if at all. With said amounts
-    (vocabulary.amounts) an answer either moves nothing (navigation, stop, status lines) or
-    carries every said amount once, in the command's order, each on a line of its own kind,
-    with lines that carry no said amount in between: "fwd 2m; R 90deg; fwd 1m" cannot end
-    after two lines, repeat "2 m" or turn "2 deg"."""
+    With said amounts (vocabulary.amounts) an answer either moves nothing (navigation,
+    stop, status lines) or carries every said amount once, in the command's order, each on
+    a line of its own kind, with lines that carry no said amount in between: "fwd 2m; R
+    90deg; fwd 1m" cannot end after two lines, repeat "2 m" or turn "2 deg"."""
     if max_lines < 1:
         raise ValueError("max_lines must be at least 1")
     # Grounded (vocabulary.asked given): the first line may be any line and a stop or
@@ -396,9 +394,9 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
     later_fixed = fixed_lines(vocabulary.asked, "asked-fixed") if grounded else fixed
     moving = motion_lines(vocabulary)
     going = [navigate_line(places)] if navigate and not navigation_first else []
+    later_still = going + ([later_fixed] if later_fixed is not None else [])
     first = Rule("action", alt(*moving, *going, fixed))
-    action = _rule("later-action", moving + going + [f for f in [later_fixed] if f is not None]) \
-        if grounded else first
+    action = _rule("later-action", moving + later_still) if grounded else first
     more = max_lines - 1
     options = [refusal_line()]
     if navigate and navigation_first:  # more lines may follow it (the planner refuses a mix)
@@ -407,8 +405,7 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
         options.append(seq(first, _more_lines(action, more)))
     else:  # moves nothing
         quiet = Rule("still-action", alt(*going, fixed))
-        later_quiet = _rule("later-still-action", going + [f for f in [later_fixed] if f]) \
-            if grounded else quiet
+        later_quiet = _rule("later-still-action", later_still) if grounded else quiet
         options.append(seq(quiet, _more_lines(later_quiet, more)))
         options += _carrying_all(vocabulary, _said_lines(vocabulary), first, action, more)
     return Rule("root", seq(optional(Lit(" ")), alt(*options)))

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.response_format import (
-    MOTION_ACTIONS, DefaultTurn, Move, Navigate, Shape, Status, Stop, TimedMove, Turn,
-    format_number,
+    DISTANCE_UNITS, MOTION_ACTIONS, TIME_UNITS, DefaultTurn, Move, Navigate, Shape, Status, Stop,
+    TimedMove, Turn, format_number,
 )
 
 # ------------------------------------------------------------------ numbers
@@ -248,6 +248,8 @@ UNIT_WORDS = {
 }
 _PER_SECOND = ("/s", "/ s", "per second", "per sec", "a second", "each second", "/sec",
                "every second")
+# The same phrases as a regex: after a unit word they make it a speed ("0.2 meters a second").
+_PER_SECOND_RE = r"(?:/ ?s(?:ec)?|per sec(?:ond)?|a second|each second|every second)(?![a-z])"
 SPEED_UNIT_PARTS = {"m/s": "m", "cm/s": "cm", "ft/s": "ft", "rad/s": "rad", "deg/s": "deg"}
 _UNIT_SPELLINGS = {w for spellings in UNIT_WORDS.values() for w in spellings}
 
@@ -259,7 +261,7 @@ def _has_word(text: str, word: str) -> bool:
 _SPEED_PHRASE = re.compile(
     r"(?<![a-z])(?:" + "|".join(sorted({re.escape(w) for base in SPEED_UNIT_PARTS.values()
                                         for w in UNIT_WORDS[base]}, key=len, reverse=True))
-    + r") ?(?:/ ?s(?:ec)?|per sec(?:ond)?|a second|each second|every second)(?![a-z])|"
+    + r") ?" + _PER_SECOND_RE + "|"
       r"(?<![a-z])mps(?![a-z])")
 
 
@@ -480,8 +482,7 @@ def _quantities(action):
 _QUANTITY_UNITS = _UNIT_SPELLINGS - {"in", "'", '"'}
 _SPELLING_UNIT = {w: unit for unit, spellings in UNIT_WORDS.items() for w in spellings}
 _MAX_QUANTITY_WORDS = 5  # "go forward one more meter": the number may stand words apart
-_PER_SECOND_AFTER = re.compile(r"(?:per sec(?:ond)?|a second|each second|every second|"
-                               r"/ ?s(?:ec)?)(?![a-z])")
+_PER_SECOND_AFTER = re.compile(_PER_SECOND_RE)
 _CLAUSE_END = re.compile(r"^[;:!?]$|[a-z°][,.]$")
 
 
@@ -509,15 +510,13 @@ class SaidNumbers:
       An answer carries each one over once, in that order, with its own unit, and a motion
       answer carries all of them: "fwd 2m; R 90deg; fwd 1m" cannot end after two lines, nor
       repeat "2 m", nor turn "2 deg". Named turns ("turn around") are amounts in degrees
-      that an answer may leave out (`named`), but not repeat;
+      that an answer may leave out (`SaidQuantity.named`), but not repeat;
     - `speeds`: numbers said with a speed unit, each only with that unit;
     - `free`: numbers said without a unit ("turn 45"): an angle in degrees (or an angle or
-      speed unit the command spells), never a distance or a duration ("drive 5" is unclear);
-    - `named`: named turns in degrees ("turn around" = 180)."""
+      speed unit the command spells), never a distance or a duration ("drive 5" is unclear)."""
 
     quantities: tuple = ()  # SaidQuantity, amounts and speeds in the command's order
     free: frozenset = frozenset()
-    named: frozenset = frozenset()
 
     @property
     def amounts(self) -> tuple:
@@ -575,13 +574,13 @@ def said_numbers(text: str) -> SaidNumbers:
             k += 1
             continue
         last = k
-        after = " ".join(words[k + 1:k + 3])
-        speed = head == "mps" or "/" in word or _PER_SECOND_AFTER.match(after) is not None
+        per_second = _PER_SECOND_AFTER.match(" ".join(words[k + 1:k + 3]))
+        speed = head == "mps" or "/" in word or per_second is not None
         if speed and "/" not in word and head != "mps":
-            last = k + len(_PER_SECOND_AFTER.match(after).group(0).replace("/", "/ ").split())
+            last = k + len(per_second.group(0).replace("/", "/ ").split())
         found = _number_before(words, k, start)
-        if found is None and not speed and unit in _DISTANCE_UNITS | _TIME_UNITS:
-            found = _one_before(words, k, start)  # "go forward a meter": 1 m
+        if found is None and not speed and (unit in DISTANCE_UNITS or unit in TIME_UNITS):
+            found = _one_before(words, k, start, unit)  # "go forward a meter": 1 m
         if found is not None:
             value, first = found
             if not speed and words[k + 1:k + 4] in (["and", "a", "half"], ["and", "one", "half"]):
@@ -590,7 +589,7 @@ def said_numbers(text: str) -> SaidNumbers:
                 value, last = value + 0.5, k + 2
             if not speed:
                 quantities.append(SaidQuantity(round(value, 6), unit))
-            elif f"{unit}/s" in _SPEED_UNITS:
+            elif f"{unit}/s" in SPEED_UNIT_PARTS:
                 quantities.append(SaidQuantity(round(value, 6), f"{unit}/s"))
             taken.update(range(first, last + 1))
         start = k = last + 1
@@ -601,15 +600,13 @@ def said_numbers(text: str) -> SaidNumbers:
         named = frozenset(q.value for q in quantities if q.named)
     unattached = " ".join(w for i, w in enumerate(words) if i not in taken)
     free = mentioned_numbers(unattached) | (mentioned_numbers(spaced) & named)
-    return SaidNumbers(tuple(quantities), frozenset(free), frozenset(named))
+    return SaidNumbers(tuple(quantities), frozenset(free))
 
 
-_DISTANCE_UNITS = frozenset(("m", "cm", "mm", "ft", "in"))
-_TIME_UNITS = frozenset(("s", "min"))
 _WAITING = frozenset(("wait", "waiting", "pause", "hold", "hang", "give", "moment"))
 
 
-def _one_before(words: list[str], k: int, start: int) -> tuple[float, int] | None:
+def _one_before(words: list[str], k: int, start: int, unit: str) -> tuple[float, int] | None:
     """1 and the index of "a" in "a meter", "a single foot", "for a second" (but "wait a
     second" is no duration to carry over)."""
     first = k - 1 if k - 1 >= start and words[k - 1] in ("a", "an", "one") else \
@@ -617,8 +614,7 @@ def _one_before(words: list[str], k: int, start: int) -> tuple[float, int] | Non
         else None
     if first is None:
         return None
-    if _SPELLING_UNIT[words[k].split("/")[0].strip(".,")] in _TIME_UNITS and \
-            _WAITING & set(words[max(0, first - 3):first]):
+    if unit in TIME_UNITS and _WAITING & set(words[max(0, first - 3):first]):
         return None
     return 1.0, first
 
@@ -633,16 +629,6 @@ def _mark_unit(words: list[str], k: int, start: int) -> str | None:
         following = words[k + 1].strip(".,") if k + 1 < len(words) else None
         return None if following in _NOT_INCHES_AFTER else "in"
     return "in" if mark == '"' else "ft"
-
-
-_SPEED_UNITS = ("m/s", "cm/s", "ft/s", "rad/s", "deg/s")
-
-
-def unit_quantities(text: str) -> list[float]:
-    """The numbers the command gives a unit ("2 m", "ninety degrees", "one more meter",
-    "0.3 m/s", "15s"), in order and as often as said ("fwd 1m, turn around, fwd 1m" has
-    two)."""
-    return [q.value for q in said_numbers(text).quantities if not q.named]
 
 
 def _directions(action):

@@ -146,9 +146,9 @@ class GreedyDecoder:
                 if unfed:
                     logits, unfed = self._feed_timed(unfed, times), []
                 token, probability = self._choose(logits, previous, logits_processor, allowed)
+            # (cheapest test first: `allowed` may hold thousands of ids where a word is open)
             optional_line = (allowed is not None and token not in self.stop_ids
-                             and any(int(i) in self.stop_ids for i in allowed)
-                             and self._newline(token))
+                             and self._newline(token) and _allows(allowed, list(self.stop_ids)))
             previous = token
             times.min_probability = min(times.min_probability, probability)
             if token in self.stop_ids:
@@ -245,10 +245,11 @@ class GreedyDecoder:
             yield text[emitted:]
 
 
-def _allows(allowed, token: int) -> bool:
+def _allows(allowed, tokens) -> bool:
+    """True when `allowed` (a grammar's ids) holds the token, or any of the tokens."""
     import numpy as np
 
-    return bool(np.isin(token, allowed))
+    return bool(np.isin(tokens, allowed).any())
 
 
 def _flatnonzero(mask):
