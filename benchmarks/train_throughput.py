@@ -16,8 +16,9 @@ Each recipe trains in its own child process (separate peak memory):
             default `python -m training.train`, in one process; dtype by the host probe),
             training/configs/tinyllama.yaml on a GPU (128 rows x 1, bf16 from compute
             capability 8.0); --project-config picks another.
-  tutorial-bf16, project-fp32, project-4x4, project-liger, project-nopad   variants that split
-            the gain: the dtype, the batch, Liger's kernels, padding to a multiple of 8 (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
+  tutorial-bf16, project-fp32, project-4x4, project-liger, project-nopad, project-compile
+            variants that split the gain: the dtype, the batch, Liger's kernels, padding to a
+            multiple of 8, torch.compile (`--recipes tutorial,tutorial-bf16,project-fp32,project`).
             A recipe named twice runs twice (the second with warm kernel caches).
 
 --model and --random-shape replace both recipes' model. Printed per recipe: non-pad tokens/s,
@@ -58,6 +59,7 @@ RECIPES = {
     "project-4x4": (None, ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "4"]),
     "project-liger": (None, ["--use_liger_kernel", "true"]),
     "project-nopad": (None, ["--pad_to_multiple_of", "0"]),
+    "project-compile": (None, ["--torch_compile", "true"]),
 }
 TUTORIAL_DTYPE = {"cpu": [], "cuda": ["--dtype", "float16"]}  # tutorial.yaml pins fp32 for CPUs
 

@@ -109,6 +109,12 @@ def _left_undone(text: str, meant_more: str | None, command: str) -> bool:
     return always or not (moves and said_numbers(command).amounts)
 
 
+def model_failure_reply(exc: BaseException) -> Reply:
+    """What the robot says when the model failed (a server that is down, slow or ignored
+    the grammar; a broken model): it does not move."""
+    return Reply(f"Not moving: the model failed ({type(exc).__name__}: {exc}).", ok=False)
+
+
 def answer_command(model: CommandModel, command: str, policy: AnswerPolicy, status=None,
                    cancel: threading.Event | None = None) -> Answer:
     """The model's whole answer to `command` and the reply the robot acts on. `status()`

@@ -47,7 +47,7 @@ from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
 from robot_sft.adapter import AdapterError
-from robot_sft.answer import AnswerPolicy, answer_command
+from robot_sft.answer import AnswerPolicy, answer_command, model_failure_reply
 from robot_sft.commands import RateLimit, is_stop_command, sanitise_command
 from robot_sft.controller_config import PARAMETERS, make_config
 from robot_sft.executor import MotionExecutor, message_age, odometry_problem
@@ -390,7 +390,7 @@ class ControllerNode(Node):
         except Exception as exc:
             self.stop(f"model error: {type(exc).__name__}")
             self.get_logger().error(f"model failed on {self._quote(job.command)}: {exc!r}")
-            self._say(f"Not moving: the model failed ({type(exc).__name__}: {exc}).")
+            self._say(model_failure_reply(exc).text)
             return
         reply = answer.reply
         times = getattr(self.model, "last_times", None)  # where the model's time went

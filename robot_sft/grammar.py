@@ -370,7 +370,7 @@ def refusal_line() -> Rule:
 
 def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
                      vocabulary: Vocabulary = Vocabulary(), navigate: bool = True,
-                     navigation_first: bool = False) -> Rule:
+                     navigation_first: bool = False, open_end: bool = False) -> Rule:
     """root: one refusal line, or 1..max_lines action lines separated by newlines. An optional
     leading space: SentencePiece tokenizers (Llama-2) start an answer with a word marker
     that reads as one, and the parser strips it. `vocabulary` narrows numbers, units and
@@ -389,6 +389,11 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
     # a model that meant something else - for a server, whose answers cannot be cut where
     # the model meant a line the grammar forbids (GreedyDecoder.tokens; in-process the
     # open navigation line is how the model says it meant one, and rule 4 refuses it).
+    # `open_end`, for the same servers: an answer may end in a navigation line and then a
+    # refusal line, each once, so a model that meant one writes it there ("go back 1 ft and
+    # then go to the kitchen": "Move backward 1 ft.\nNavigate to kitchen.", which the planner
+    # refuses; "go to the kitchen and take the glass": "Navigate to kitchen.\nCannot comply:
+    # ...", which the whole-answer rule refuses). In-process rule 4 sees the line meant.
     fixed = fixed_lines()
     grounded = vocabulary.asked is not None
     later_fixed = fixed_lines(vocabulary.asked, "asked-fixed") if grounded else fixed
@@ -408,6 +413,10 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
         later_quiet = _rule("later-still-action", later_still) if grounded else quiet
         options.append(seq(quiet, _more_lines(later_quiet, more)))
         options += _carrying_all(vocabulary, _said_lines(vocabulary), first, action, more)
+    if open_end:
+        meant = seq(optional(seq(Lit("\n"), navigate_line(places))) if navigate else None,
+                    optional(seq(Lit("\n"), options[0])))
+        options[1:] = [seq(option, meant) for option in options[1:]]
     return Rule("root", seq(optional(Lit(" ")), alt(*options)))
 
 
@@ -455,7 +464,7 @@ def _carrying_all(vocabulary: Vocabulary, said: list, first: Rule, action: Rule,
 
 
 def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
-                     navigation_first: bool = False) -> Rule:
+                     navigation_first: bool = False, open_end: bool = False) -> Rule:
     """The response grammar for one command: numbers only from the command (its digits,
     number words, fractions and named turns; a number said with a unit only with that
     unit, once, in order: `said_numbers`), units it spells (and degrees), directions it
@@ -479,7 +488,7 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
         asked=frozenset(fixed_line_cues(command)))
     spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
     return response_grammar(spans, max_lines, vocabulary, navigate=bool(spans),
-                            navigation_first=navigation_first)
+                            navigation_first=navigation_first, open_end=open_end)
 
 
 def _is_place(text: str) -> bool:

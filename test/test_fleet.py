@@ -37,9 +37,12 @@ ROBOTS = 3
 SHARED = {"constrained_decoding": True, "max_new_tokens": 96, "server_timeout": 30.0,
           "control_nice": 0, "num_threads": 1}
 # (command, the numbers its answer may hold, numbers of the other robots' commands)
-COMMANDS = [("Move forward 0.3 m.", "0.3"), ("Move backward 0.7 m.", "0.7"),
-            ("Turn right 45 deg.", "45")]
-LONG = "Turn left 90 deg."  # this model writes 17 lines for it: long enough to interrupt
+# The served adapter is random: the base model writes on after its first line, and a
+# server's grammar lets it end in a refusal there (which the robot refuses), so each
+# command asks for the "Stop." it goes on to write.
+COMMANDS = [("Move forward 0.3 m and stop.", "0.3"), ("Move backward 0.7 m and stop.", "0.7"),
+            ("Turn right 45 deg then stop.", "45")]
+LONG = "Turn left 90 deg, then stop."  # 17 lines from this model: long enough to interrupt
 
 
 def controller_command(namespace: str, **params) -> list[str]:

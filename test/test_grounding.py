@@ -266,14 +266,47 @@ def test_said_numbers_are_the_amounts_in_order(text, quantities):
     ("turn left and then go to the dock", "Turn left.\nNavigate to dock."),
     ("go back 1 ft and then go to the dock", "Move backward 1 ft.\nNavigate to dock."),
 ])
-def test_a_servers_grammar_puts_a_navigation_first(command, answer):
+def test_a_servers_grammar_puts_a_navigation_first_or_last(command, answer):
     """In-process a navigation after a motion stays open: the model can say it meant one
-    (rule 4 then refuses the command). A server's answer cannot be cut, so its grammar
-    closes that line: the planner would not execute the mix anyway."""
+    (rule 4 then refuses the command). A server's answer cannot be cut, so there it is
+    open as the last line only: the model still says it meant one (the planner refuses
+    the mix), and cannot write navigation lines on to the token budget."""
+    server = to_regex(grounded_grammar(command, navigation_first=True, open_end=True))
     assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert re.fullmatch(server, answer)
+    assert re.fullmatch(server, answer.split("\n")[0])
+    first = answer.split("\n")[0]
+    assert not re.fullmatch(server, f"{answer}\n{first}")
+    assert not re.fullmatch(server, f"{answer}\n{answer.split(chr(10))[1]}")
     assert not re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True)), answer)
-    assert re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True)),
-                        answer.split("\n")[0])
+
+
+UNCLEAR_LINE = "Cannot comply: the command is unclear, please rephrase it."
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("go to the kitchen and take the glass", "Navigate to kitchen."),
+    ("spin right 700 degrees and then follow that person", "Turn right 700 deg."),
+    ("turn right and then go two meters", "Turn right.\nMove forward 2 m."),
+])
+def test_a_servers_answer_may_end_in_a_refusal(command, answer):
+    """A server's answer cannot be cut where the model meant a refusal (rule 4 of
+    robot_sft.answer, in-process), so its grammar lets the model write it after the
+    answer, and the whole-answer rule refuses the command; never before the said amounts
+    are carried ("Turn right." then a refusal would leave the "2 m" out: the grammar wants
+    them first), and never in-process, where the decoder cuts instead."""
+    from robot_sft.answer import AnswerPolicy, decide
+    from robot_sft.safety import SafetyLimits
+
+    refused = f"{answer}\n{UNCLEAR_LINE}"
+    server = grounded_grammar(command, navigation_first=True, open_end=True)
+    assert re.fullmatch(to_regex(server), refused)
+    assert re.fullmatch(to_regex(server), answer)
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), refused)
+    reply = decide(refused, 1.0, command, AnswerPolicy(SafetyLimits(), {}))
+    assert not reply.ok and not reply.segments and reply.goal is None
+    if "\n" in answer:
+        assert not re.fullmatch(to_regex(server), f"{answer.split(chr(10))[0]}\n{UNCLEAR_LINE}")
 
 
 @pytest.mark.parametrize("command, allowed, refused", [

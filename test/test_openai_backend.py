@@ -209,7 +209,8 @@ def first_piece_then_cancel(model, command, timeout):
 def test_cancel_ends_the_answer_at_once_and_closes_the_stream(served):
     _, _, _, nodes = served
     model = server_model(served, constrained=True)
-    command = "Turn left 90 deg."
+    # Four said amounts: the command's grammar makes the answer four lines long.
+    command = "Turn left 90 deg, move forward 1 m, turn right 45 deg, then move back 2 m."
     assert model.respond(command).count("\n") >= 3  # still streaming after its first line
     before = nodes.log("server").count("Disconnected from client")
     outcome = first_piece_then_cancel(model, command, 30)

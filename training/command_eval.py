@@ -25,11 +25,12 @@ summary.json and summary.md (training.outcomes.summarise) and a confidence curve
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from robot_sft.answer import AnswerPolicy, answer_command
+from robot_sft.answer import AnswerPolicy, answer_command, model_failure_reply
 from robot_sft.commands import is_stop_command, sanitise_command
 from robot_sft.controller_config import make_config
 from robot_sft.reply import build_reply
@@ -111,17 +112,27 @@ def run_commands(model, commands: list[Command], config, policy: AnswerPolicy,
     whole answer, grounded and planned."""
     from tqdm import tqdm
 
-    results = []
+    results, failures = [], []
     for command in tqdm(commands, desc="commands", unit="cmd", disable=not progress):
         text = sanitise_command(command.text, config.max_command_chars)
         if is_stop_command(text):  # served before the model, as in the node
             answer, confidence, seconds = "Stop.", 1.0, 0.0
             reply = build_reply(answer, policy.limits, policy.places, "", "")
         else:
-            done = answer_command(model, text, policy)
-            answer, confidence, seconds, reply = (done.text, done.confidence, done.seconds,
-                                                  done.reply)
+            started = time.perf_counter()
+            try:
+                done = answer_command(model, text, policy)
+            except Exception as exc:  # as the node: the robot says so and stands still
+                failures.append(f"{command.text!r}: {type(exc).__name__}: {exc}")
+                answer, confidence, reply = "", 0.0, model_failure_reply(exc)
+                seconds = time.perf_counter() - started
+            else:
+                answer, confidence, seconds, reply = (done.text, done.confidence, done.seconds,
+                                                      done.reply)
         results.append(Result(command, answer, confidence, seconds, outcome(reply, answer)))
+    if failures:  # scored as the refusals they are on the robot, but never silently
+        print(f"the model failed on {len(failures)} of {len(commands)} commands (scored as "
+              f"the robot's refusals; first: {failures[0]})", file=sys.stderr)
     return results
 
 

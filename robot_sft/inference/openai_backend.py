@@ -26,8 +26,13 @@ llama.cpp's server as `grammar`. Which fields to send (`server_grammar`): auto a
 A server that ignores the fields it was sent (vLLM >= 0.12 drops the old guided_grammar
 with HTTP 200, a gateway may drop unknown fields) answers unconstrained text: every
 complete line is checked against the regex form of the same grammar before it is handed
-on (robot_sft.grammar.to_regex), and an answer outside it raises GrammarIgnored - nothing
-of it moves the robot, and the first one is logged with the server's reply.
+on (robot_sft.grammar.to_regex; the lines so far must begin some answer the grammar
+accepts, a partial match, and the whole answer must be one), and an answer outside it
+raises GrammarIgnored - nothing of it moves the robot, and the first one is logged with
+the server's reply. The partial match is the `regex` package's (transformers depends on
+it, and this backend's tokenizer is transformers'): the lines so far are not an answer
+of their own where the grammar wants more ("turn right and then go two meters": "Turn
+right." must be followed by the said "Move forward 2 m.").
 
 Confidence: the server's log-probability of each chosen token, where the server gives it
 cheaply (vLLM: `logprobs: 1`); last_confidence is the least likely one's probability.
@@ -46,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import threading
 from functools import lru_cache
 from typing import Iterator
@@ -66,18 +70,25 @@ class GrammarIgnored(ServerError):
     """The server answered text outside the grammar it was sent: it did not apply it."""
 
 
+def _compiled(root):
+    """(GBNF, regex.Pattern) of a grammar: the `regex` package, for partial matches."""
+    import regex
+
+    return to_gbnf(root), regex.compile(to_regex(root))
+
+
 @lru_cache(maxsize=1)
-def format_grammar() -> tuple[str, re.Pattern]:
+def format_grammar():
     """(GBNF, compiled regex) of the response format, any place name."""
-    root = response_grammar()
-    return to_gbnf(root), re.compile(to_regex(root))
+    return _compiled(response_grammar())
 
 
-def command_grammar(command: str) -> tuple[str, re.Pattern]:
-    """(GBNF, compiled regex) of one command's own grammar, navigation first (a server's
-    answer cannot be cut where the model meant a line the grammar forbids)."""
-    root = grounded_grammar(command, navigation_first=True)
-    return to_gbnf(root), re.compile(to_regex(root))
+def command_grammar(command: str):
+    """(GBNF, compiled regex) of one command's own grammar for a server, whose answer
+    cannot be cut where the model meant a line the grammar forbids: a navigation first,
+    or last, and a refusal may end any answer (the planner and the whole-answer rule then
+    refuse it all: what rule 4 of robot_sft.answer does in-process)."""
+    return _compiled(grounded_grammar(command, navigation_first=True, open_end=True))
 
 
 def load_prompt_tokenizer(adapter_dir):
@@ -185,7 +196,7 @@ class OpenAIServerModel(LineStreamModel):
                 finish = choice.get("finish_reason") or finish
                 end = text.rfind("\n") + 1
                 if end > emitted:
-                    self._check(grammar, text[:end - 1], command)
+                    self._check(grammar, text[:end], command, partial=True)
                     yield text[emitted:end]
                     emitted = end
         if finish == "length":
@@ -200,10 +211,12 @@ class OpenAIServerModel(LineStreamModel):
         if len(text) > emitted:
             yield text[emitted:]
 
-    def _check(self, grammar, text: str, command: str) -> None:
-        """GrammarIgnored unless `text` (complete lines) is inside the grammar sent: a
-        prefix of whole lines of a grammatical answer is itself grammatical."""
-        if grammar is None or grammar[1].fullmatch(text):
+    def _check(self, grammar, text: str, command: str, partial: bool = False) -> None:
+        """GrammarIgnored unless `text` is inside the grammar sent: the whole answer, or
+        with `partial` the complete lines so far (newline included) as the start of one.
+        Not "each prefix of whole lines is an answer": with said amounts it is not
+        ("Turn right." alone drops the "2 m" of "turn right and then go two meters")."""
+        if grammar is None or grammar[1].fullmatch(text, partial=partial):
             return
         if not self.ignored_grammar_logged and self.warn is not None:
             self.ignored_grammar_logged = True
