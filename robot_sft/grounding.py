@@ -313,10 +313,11 @@ DIRECTION_CUES = {
     "left": ("counter to the clockwise", "opposite of clockwise", "opposite to clockwise",
              "counterclockwise", "counter clockwise", "counter-clockwise", "anticlockwise",
              "anti clockwise", "anti-clockwise", "counter clock wise", "anti clock wise",
-             "ccw", "left", "port", "widdershins", "lt", "l"),
-    "right": ("clockwise", "clock wise", "cw", "right", "starboard", "rt", "r", "rigth"),
+             "ccw", "left", "leftward", "leftwards", "port", "widdershins", "lt", "l"),
+    "right": ("clockwise", "clock wise", "cw", "right", "rightward", "rightwards", "starboard",
+              "rt", "r", "rigth"),
     "backward": ("backward", "backwards", "back", "reverse", "reversing", "retreat",
-                 "retreating", "behind", "rearward", "rearwards", "astern", "backup", "rev",
+                 "retreating", "behind", "rear", "rearward", "rearwards", "astern", "backup", "rev",
                  "bk", "bck", "bwd", "backing", "backed"),
     "forward": ("forward", "forwards", "ahead", "straight", "front", "onward", "onwards",
                 "advance", "fwd", "frontward", "frontwards", "fw", "fwrd", "foward"),
@@ -432,16 +433,33 @@ UNBOUNDED_CUES = ("forever", "indefinitely", "endlessly", "never stop", "don't s
                   "dont stop", "do not stop", "until further notice", "until i say",
                   "until i tell you", "until told", "without end", "nonstop", "non stop",
                   "continue always", "always continue", "keep on forever")
+# Endless only where the command says no amount ("move forward 5 m without stopping" is
+# bounded; "turn left continuously" is not, and "Turn left." would invent its 90 deg).
+UNBOUNDED_UNLESS_AMOUNT_CUES = ("continuously", "without stopping", "with no end",
+                                "for as long as you can", "constantly", "for good",
+                                "and keep going", "and keep turning", "and keep spinning")
+# Words a direction phrase is made of ("in the forward direction", "to the left-hand side").
+_DIRECTION_WORDS = "|".join(sorted(
+    {w for phrases in DIRECTION_CUES.values() for p in phrases for w in p.split()}
+    | {"in", "to", "toward", "towards", "the", "a", "an", "your", "hand", "side", "direction",
+       "manner", "around", "on", "of", "opposite", "you"}, key=len, reverse=True))
 # "keep going" is endless only where no bound follows it ("keep going for 5 s" is bounded).
 _KEEP_GOING = re.compile(
-    r"\b(?:keep|carry on|continue|go on)(?: on)? (?:going|moving|driving|rolling|turning|"
-    r"spinning|rotating)(?: (?:forward|forwards|ahead|straight|backward|backwards|back|left|"
-    r"right|around))?(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b))")
+    r"\b(?:keep|carry on|continue|go on|stay)(?: on)? (?:going|moving|driving|rolling|turning|"
+    rf"spinning|rotating)(?: (?:{_DIRECTION_WORDS}))*"
+    r"(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b))")
 # Speeds the policy refuses outright (docs/command-policy.md): a bounded answer at the
 # default pace would ignore what was asked.
 UNSAFE_SPEED_CUES = ("as fast as possible", "as fast as you can", "full speed", "top speed",
                      "max speed", "maximum speed", "full power", "full throttle", "flat out",
-                     "floor it", "pedal to the metal", "km/h", "kmh", "kph", "mph",
+                     "floor it", "pedal to the metal", "full bore", "full tilt", "full blast",
+                     "max power", "maximum power", "maximum velocity", "max velocity",
+                     "top velocity", "max out your speed", "as fast as you possibly can",
+                     "as fast as your motors allow", "as quickly as you can",
+                     "as quickly as possible", "at your fastest", "highest speed",
+                     "breakneck", "like a rocket", "warp speed", "ludicrous speed",
+                     "throttle wide open", "100 percent speed", "everything you've got",
+                     "step on it", "faster than your limit", "km/h", "kmh", "kph", "mph",
                      "per hour", "/h", "/hr", "kilometers an hour", "kilometres an hour",
                      "km an hour", "miles an hour", "mile an hour", "meters an hour",
                      "metres an hour")  # no speed per hour is allowed
@@ -455,6 +473,8 @@ def refusal_cue(text: str) -> str | None:
     endless = next((c for c in UNBOUNDED_CUES if _has_word(spaced, c)), None)
     if endless is None and (m := _KEEP_GOING.search(spaced)):
         endless = m.group(0)
+    if endless is None and not said_numbers(text).amounts:
+        endless = next((c for c in UNBOUNDED_UNLESS_AMOUNT_CUES if _has_word(spaced, c)), None)
     if endless:
         return f"the command asks for motion without end ({endless!r})"
     if cue := next((c for c in UNSAFE_SPEED_CUES if _has_word(spaced, c)), None):

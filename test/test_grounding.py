@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from robot_sft.grammar import grounded_grammar, to_regex
 from robot_sft.grounding import (
     check_grounding, direction_cues, dropped_quantities, mentioned_numbers, named_turn_angles,
-    place_spans, said_numbers, unit_mentioned,
+    place_spans, refusal_cue, said_numbers, unit_mentioned,
 )
 from robot_sft.places import parse_places
 from robot_sft.reply import UNCLEAR, build_reply
@@ -417,3 +417,37 @@ def test_a_grounded_answer_is_executed():
 ])
 def test_bounded_keep_going_and_speeds_are_grounded(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
+
+
+def test_the_cue_lexicons_know_every_phrase_the_generator_teaches():
+    """The model learns directions, unsafe speeds and endless motions from the generator's
+    phrase lists; the grammar and the check read them with robot_sft.grounding's lexicons.
+    A phrase the lexicons miss leaves the model free: "a rightward pivot of 30 degrees" had
+    no cue, so the default "left" stayed open (held-out: turned left); "... full bore" and
+    "carry on spinning to the left-hand side" moved where a refusal was due."""
+    from training.data import phrases
+    from training.data.templates import TEMPLATES
+
+    opposite = {"left": "right", "right": "left", "forward": "backward", "backward": "forward"}
+    taught = {"forward": phrases.FORWARD + phrases.VERB_FORWARD,
+              "backward": phrases.BACKWARD + phrases.VERB_BACKWARD,
+              "left": phrases.LEFT + phrases.LEFT_ADJ, "right": phrases.RIGHT + phrases.RIGHT_ADJ}
+    missed = [(d, p) for d, ps in taught.items() for p in ps
+              if d not in direction_cues(p) or opposite[d] in direction_cues(p)]
+    fill = {"motion": "move forward 2 m", "fwd": "forward", "adir": "left", "n": "50",
+            "obj": "wall"}
+    missed += [t for t in TEMPLATES["refuse_unsafe_speed"] if refusal_cue(t.format(**fill)) is None]
+    missed += [f"{k} {d}" for k in phrases.KEEP_MOVING for d in phrases.FORWARD + phrases.BACKWARD
+               if refusal_cue(f"{k} {d}") is None]
+    missed += [f"{k} {d}" for k in phrases.KEEP_TURNING for d in phrases.LEFT + phrases.RIGHT
+               if refusal_cue(f"{k} {d}") is None]
+    missed += [f for f in phrases.FOREVER if refusal_cue(f"turn left {f}") is None]
+    assert missed == []
+
+
+@pytest.mark.parametrize("command", [
+    "move forward 5 m without stopping", "keep going straight for 5 s",
+    "turn left 90 degrees continuously", "keep moving forward 2 m",
+])
+def test_a_said_amount_bounds_what_would_otherwise_be_endless(command):
+    assert refusal_cue(command) is None
