@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from robot_sft.response_format import intent_of
 from training.datasets import (HANDWRITTEN, INDEPENDENT, load_handwritten, load_independent,
                                sample_rows)
@@ -35,3 +37,25 @@ def test_sampling_is_reproducible():
     rows = list(range(100))
     assert sample_rows(rows, 10, 3) == sample_rows(rows, 10, 3) != sample_rows(rows, 10, 4)
     assert sample_rows(rows, 0, 3) == rows
+
+
+def test_an_adapters_held_out_rows_are_read_back_for_the_nodes_pipeline(tmp_path):
+    """`training.evaluate --commands heldout:ADAPTER` scores the held-out rows that adapter's
+    run drew (regenerated from the config it recorded) through the node's pipeline."""
+    from robot_sft.adapter import AdapterMetadata, write_metadata
+    from training.command_eval import read_commands
+    from training.config import parse_config
+    from training.datasets import load_rows
+
+    pytest.importorskip("transformers")
+    from tiny_models import make_tokenizer
+
+    config = parse_config(["--num_examples", "200", "--data_seed", "3"])
+    make_tokenizer().save_pretrained(tmp_path)  # an adapter directory, weights aside
+    write_metadata(tmp_path, AdapterMetadata(base_model="embedded", system_prompt="",
+                                             chat_template="chatml", config=config.to_dict()))
+    commands = read_commands(f"heldout:{tmp_path}")
+    _, heldout, _ = load_rows(config)
+    assert 0 < len(commands) <= len(heldout)
+    assert {c.text for c in commands} <= {r["messages"][-2]["content"] for r in heldout}
+    assert all(c.expected for c in commands)

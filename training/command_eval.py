@@ -3,6 +3,7 @@
     python -m training.evaluate --commands test/data/independent_commands.jsonl
     python -m training.evaluate --commands my_commands.txt --adapter outputs/embedded
     python -m training.evaluate --commands huric:/data/huric       # a clone of crux82/huric
+    python -m training.evaluate --commands heldout:outputs/embedded # its held-out rows
     python -m training.evaluate --commands FILE --expected EXPECTED.jsonl --params my.yaml \
         -p constrained_decoding:=false -p min_confidence:=0.6
 
@@ -73,12 +74,20 @@ def read_params(path, overrides: list[str]):
 
 
 def read_commands(source: str, expected_file: str | None = None) -> list[Command]:
-    """Commands (and expectations) from a text file, a JSONL file or huric:PATH."""
+    """Commands (and expectations) from a text file, a JSONL file, huric:PATH, or
+    heldout:ADAPTER (the held-out rows that adapter's training run drew, regenerated from
+    the config it recorded)."""
     if source.startswith("huric:"):
         from training.huric import load_huric
 
         return [Command(c.command, c.expected, None, c.goal_heads)
                 for c in load_huric(source.split(":", 1)[1])]
+    if source.startswith("heldout:"):
+        from robot_sft.adapter import read_metadata
+        from training.datasets import heldout_items
+
+        config = read_metadata(source.split(":", 1)[1], weights=False).config
+        return [Command(item.command, tuple(item.expected)) for item in heldout_items(config)]
     lines = [line for line in Path(source).read_text(encoding="utf-8").splitlines()
              if line.strip()]
     rows = [json.loads(line) if line.lstrip().startswith("{") else {"command": line}
@@ -284,7 +293,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate --commands",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--commands", required=True,
-                   help="a text file (one command per line), a JSONL file, or huric:PATH")
+                   help="a text file (one command per line), a JSONL file, huric:PATH, or "
+                        "heldout:ADAPTER (the held-out rows its training run drew)")
     p.add_argument("--expected", help="JSONL expectations aligned with the commands by line")
     p.add_argument("--params", default=str(DEFAULT_PARAMS),
                    help="the controller's parameters file (default: config/controller.yaml)")
