@@ -403,7 +403,8 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
     first = Rule("action", alt(*moving, *going, fixed))
     action = _rule("later-action", moving + later_still) if grounded else first
     more = max_lines - 1
-    options = [refusal_line()]
+    refusal = refusal_line()
+    options = [refusal]
     if navigate and navigation_first:  # more lines may follow it (the planner refuses a mix)
         options.append(seq(navigate_line(places), _more_lines(action, more)))
     if not vocabulary.amounts:
@@ -415,8 +416,8 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
         options += _carrying_all(vocabulary, _said_lines(vocabulary), first, action, more)
     if open_end:
         meant = seq(optional(seq(Lit("\n"), navigate_line(places))) if navigate else None,
-                    optional(seq(Lit("\n"), options[0])))
-        options[1:] = [seq(option, meant) for option in options[1:]]
+                    optional(seq(Lit("\n"), refusal)))
+        options[1:] = [seq(option, meant) for option in options[1:]]  # after any but a refusal
     return Rule("root", seq(optional(Lit(" ")), alt(*options)))
 
 
