@@ -106,6 +106,50 @@ def test_last_turn_only_learns_the_final_answer(base_tokenizer, with_template, t
     assert label_runs(last) == label_runs(every)[-1:]
 
 
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+def test_a_row_that_ends_at_its_last_label_trains_exactly_the_same(llama2_tokenizer, with_template,
+                                                                   template):
+    """The dropped tail (ChatML's "\n" after the last <|im_end|>) is no label and comes after
+    every label: a causal model's loss and gradients are the same without it."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = with_template(llama2_tokenizer, template)
+    full = tokenize_conversation(MULTI_TURN, tokenizer, max_length=None)
+    short = tokenize_conversation(MULTI_TURN, tokenizer, max_length=None, drop_unlabelled_tail=True)
+    end = len(short["input_ids"])
+    assert short["labels"][-1] != IGNORE_INDEX
+    assert short["input_ids"] == full["input_ids"][:end] and short["labels"] == full["labels"][:end]
+    assert all(label == IGNORE_INDEX for label in full["labels"][end:])
+    assert label_runs(short) == label_runs(full)
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2))
+    losses, grads = [], []
+    for example in (full, short):
+        model.zero_grad()
+        loss = model(input_ids=torch.tensor([example["input_ids"]]),
+                     labels=torch.tensor([example["labels"]])).loss
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert torch.allclose(grads[0], grads[1], atol=1e-7)
+
+
+def test_the_recipe_with_answer_only_loss_drops_the_tail_and_the_all_token_one_keeps_it(smollm2_tokenizer):
+    from training.config import parse_config
+    from training.train import build_train_dataset
+
+    rows = [{"messages": MULTI_TURN[1:3]}]
+    answers_only, _ = build_train_dataset(rows, smollm2_tokenizer, parse_config([]), "test")
+    every_token, _ = build_train_dataset(rows, smollm2_tokenizer,
+                                         parse_config(["--assistant_only_loss", "false"]), "test")
+    assert answers_only[0]["labels"][-1] == smollm2_tokenizer.eos_token_id  # ends at "<|im_end|>"
+    assert every_token[0]["input_ids"] == answers_only[0]["input_ids"] + smollm2_tokenizer.encode("\n")
+
+
 @pytest.mark.slow
 def test_smollm2_labels_end_with_its_eos_which_is_also_its_pad(smollm2_tokenizer):
     example = tokenize_conversation(MULTI_TURN[:3], smollm2_tokenizer, max_length=None)

@@ -135,27 +135,37 @@ def _in_spans(start: int, end: int, spans) -> bool:
 
 
 def tokenize_conversation(messages: list[dict], tokenizer, max_length: int | None,
-                          last_turn_only: bool = False) -> dict | None:
+                          last_turn_only: bool = False, drop_unlabelled_tail: bool = False
+                          ) -> dict | None:
     """{"input_ids", "labels" (-100 except assistant tokens), "completion_mask"} for one
     conversation, truncated to max_length (keeping the start, like TRL); None when no
-    assistant token is left, which would contribute no loss."""
-    encoded = _truncated(messages, tokenizer, max_length, last_turn_only)
+    assistant token is left, which would contribute no loss.
+
+    drop_unlabelled_tail: end the row at its last label. What follows it (the separator
+    after the final end-of-turn marker, "\n" in ChatML) is in no loss and, the model being
+    causal, changes no logit before it: a token of pure cost, about 1 in 36 of this
+    project's rows."""
+    encoded = _truncated(messages, tokenizer, max_length, last_turn_only, drop_unlabelled_tail)
     return encoded[0] if encoded else None
 
 
-def _truncated(messages, tokenizer, max_length, last_turn_only):
+def _truncated(messages, tokenizer, max_length, last_turn_only, drop_unlabelled_tail=False):
     input_ids, mask = _encode(messages, tokenizer, last_turn_only)
     was_cut = max_length is not None and len(input_ids) > max_length
     if was_cut:
         input_ids, mask = input_ids[:max_length], mask[:max_length]
     if not any(mask):
         return None
+    if drop_unlabelled_tail:
+        end = len(mask) - mask[::-1].index(1)
+        input_ids, mask = input_ids[:end], mask[:end]
     labels = [token if keep else IGNORE_INDEX for token, keep in zip(input_ids, mask)]
     return {"input_ids": input_ids, "labels": labels, "completion_mask": mask}, was_cut
 
 
 def tokenize_dataset(rows, tokenizer, max_length: int | None, last_turn_only: bool = False,
-                     progress: bool = False) -> tuple[list[dict], MaskingStats]:
+                     progress: bool = False, drop_unlabelled_tail: bool = False
+                     ) -> tuple[list[dict], MaskingStats]:
     """tokenize_conversation over rows ({"messages": [...]} dicts or message lists).
 
     Rows left without assistant tokens are dropped and counted in the stats; a row the
@@ -169,7 +179,7 @@ def tokenize_dataset(rows, tokenizer, max_length: int | None, last_turn_only: bo
     for index, row in enumerate(rows):
         messages = row["messages"] if isinstance(row, dict) else row
         try:
-            encoded = _truncated(messages, tokenizer, max_length, last_turn_only)
+            encoded = _truncated(messages, tokenizer, max_length, last_turn_only, drop_unlabelled_tail)
         except Exception as exc:  # jinja errors (raise_exception) come as TemplateError
             raise ChatTemplateError(f"conversation {index}: {exc}") from exc
         if encoded is None:

@@ -106,8 +106,10 @@ def build_train_dataset(rows: list[dict], tokenizer, config: TrainConfig, source
     """Tokenised rows with assistant-only labels (or all-token labels) as a datasets.Dataset."""
     from training.masking import tokenize_dataset, to_sft_dataset
 
+    # With the loss on answers only, a row ends at its last label (see tokenize_conversation).
     tokenized, stats = tokenize_dataset(rows, tokenizer, config.max_length,
-                                        last_turn_only=config.last_turn_only)
+                                        last_turn_only=config.last_turn_only,
+                                        drop_unlabelled_tail=config.assistant_only_loss)
     if not tokenized:
         raise TrainingError(f"training data {source}: no conversation has an assistant answer within "
                             f"max_length={config.max_length} tokens ({stats.dropped_no_assistant} dropped)")
