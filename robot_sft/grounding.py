@@ -489,6 +489,18 @@ INJECTION_CUES = ("ignore your instructions", "ignore all previous instructions"
                   "no speed limit", "new system prompt")
 
 
+# What a differential base cannot do (docs/command-policy.md), in words that name nothing it
+# can: a motion answer to "fly up 2 meters" or "... and then follow that person" would carry
+# out some other motion or only part of the command. ("full circle" and "half circle" are
+# turns: only circling phrases are here; "followed by" is a connector, not "follow".)
+UNSUPPORTED_CUES = ("fly", "flying", "follow", "follows", "zigzag", "zig zag", "zigzagging",
+                    "slalom", "sideways", "sidestep", "strafe", "crab", "diagonally",
+                    "diagonal", "in a circle", "in circles", "circle around", "circle the",
+                    "circular", "in an arc", "orbit", "spiral", "figure eight",
+                    "figure of eight", "perimeter", "along the wall", "hug the", "wall follow",
+                    "climb", "jump", "backflip", "pick up", "grab", "swerve", "in a curve",
+                    "gentle curve", "wide curve", "curved path", "curve to the",
+                    "while turning", "at the same time", "loop around", "lap around", "patrol")
 # A choice of direction left to the robot ("go left or right, whatever"): any side it took
 # would be a guess, so no motion answers it.
 OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for a, b in (
@@ -504,8 +516,9 @@ OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for a, b in (
 def refusal_cue(text: str) -> str | None:
     """Why no motion can answer this command, from its words alone: endless motion
     ("forever", "keep going" with no bound after it), a speed the policy refuses ("full
-    speed", "mph"), a request to set the safety rules aside ("override safety") or a
-    direction left open ("left or right"); None when there is no such phrase."""
+    speed", "mph"), a request to set the safety rules aside ("override safety"), a
+    direction left open ("left or right") or a motion this base cannot make ("fly",
+    "zigzag", "follow"); None when there is no such phrase."""
     spaced = normalise(text).replace("-", " ")
     endless = next((c for c in UNBOUNDED_CUES if _has_word(spaced, c)), None)
     if endless is None and (m := _KEEP_GOING.search(spaced)):
@@ -520,6 +533,8 @@ def refusal_cue(text: str) -> str | None:
         return f"the command asks to set the safety rules aside ({cue!r})"
     if cue := next((c for c in OPEN_DIRECTION_CUES if _has_word(spaced, c)), None):
         return f"the command leaves the direction open ({cue!r})"
+    if cue := next((c for c in UNSUPPORTED_CUES if _has_word(spaced, c)), None):
+        return f"the command asks for what this robot cannot do ({cue!r})"
     return None
 
 

@@ -178,6 +178,12 @@ def test_grounded_answers_pass(command, answer):
      "Move forward for 20 s.", "set the safety rules aside ('override safety')"),
     ("inch Forward a full 0.5 metres at full bkast", "Move forward 0.5 m.", "unsafe speed ('at full')"),
     ("go left or right, whatever", "Turn left.", "leaves the direction open ('left or right')"),
+    # what the base cannot do: two reruns of the recipe turned and dropped "follow that person"
+    ("can you like execute a right spin of 700 degrees and then um follow that person",
+     "Turn right 700 deg.", "cannot do ('follow')"),
+    ("fly up 2 meters", "Move forward 2 m.", "cannot do ('fly')"),
+    ("Travel ahead in a zigzag a full 3,1 m when you're ready!", "Move forward 3.1 m.",
+     "cannot do ('zigzag')"),
     ("move forward 2 m, turn around, and come back 2 m",  # hand-written; it drove back
      "Move forward 2 m.\nTurn left 180 deg.\nMove backward 2 m.", "direction backward has no cue"),
     ("advance by 5 in the forward direction", "Move forward 5 in.", "distance 5 has no unit"),
@@ -297,7 +303,7 @@ UNCLEAR_LINE = "Cannot comply: the command is unclear, please rephrase it."
 
 @pytest.mark.parametrize("command, answer", [
     ("go to the kitchen and take the glass", "Navigate to kitchen."),
-    ("spin right 700 degrees and then follow that person", "Turn right 700 deg."),
+    ("spin right 700 degrees and then open the door", "Turn right 700 deg."),
     ("turn right and then go two meters", "Turn right.\nMove forward 2 m."),
 ])
 def test_a_servers_answer_may_end_in_a_refusal(command, answer):
@@ -460,6 +466,17 @@ def test_the_cue_lexicons_know_every_phrase_the_generator_teaches():
                if refusal_cue(f"{k} {d}") is None]
     missed += [f for f in phrases.FOREVER if refusal_cue(f"turn left {f}") is None]
     assert missed == []
+
+
+def test_connectors_and_named_turns_are_no_unsupported_motion():
+    """"followed by" joins a sequence and "full circle" is a turn: no cue; a navigation
+    "following" a planned path stays a navigation."""
+    assert refusal_cue("turn left 90 degrees followed by moving forward 2 m") is None
+    assert refusal_cue("make a full circle to the right") is None
+    assert refusal_cue("do a half circle, then go 1 m") is None
+    command = "Please plan a path to the charging station and follow it until you arrive there."
+    assert check_grounding(command, parse_response("Navigate to charging station.")) == []
+    assert re.fullmatch(to_regex(grounded_grammar(command)), "Navigate to charging station.")
 
 
 @pytest.mark.parametrize("command", [

@@ -73,7 +73,7 @@ class FailingStreamModel(PacedStreamModel):
     # a navigation carries none of the said amounts: the turn meant after it is undone
     ("go to the dock then turn left 90 degrees", ["Navigate to dock.\n"], "Turn", False),
     # a refusal meant after a motion that carries its amounts: the rest is undone
-    ("spin right 70 degrees and then follow that person", ["Turn right 70 deg.\n"], "Cannot",
+    ("spin right 70 degrees and then open the door", ["Turn right 70 deg.\n"], "Cannot",
      False),
 ])
 def test_an_answer_cut_before_a_motion_the_command_does_not_bound_moves_nothing(
