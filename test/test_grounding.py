@@ -468,10 +468,12 @@ def test_the_cue_lexicons_know_every_phrase_the_generator_teaches():
     assert missed == []
 
 
-def test_connectors_and_named_turns_are_no_unsupported_motion():
-    """"followed by" joins a sequence and "full circle" is a turn: no cue; a navigation
-    "following" a planned path stays a navigation."""
+def test_connectors_named_turns_and_corrections_block_no_motion():
+    """"followed by" joins a sequence, "full circle" is a turn and "disregard your last
+    command" is an operator's correction: no cue; a navigation "following" a planned path
+    stays a navigation."""
     assert refusal_cue("turn left 90 degrees followed by moving forward 2 m") is None
+    assert refusal_cue("disregard your last command and turn left 90 degrees") is None
     assert refusal_cue("make a full circle to the right") is None
     assert refusal_cue("do a half circle, then go 1 m") is None
     command = "Please plan a path to the charging station and follow it until you arrive there."
