@@ -220,7 +220,8 @@ _FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a ha
               "clockwise", "counter-clockwise", "forward", "reverse", "do a u-turn",
               "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm",
               "go there", "forever", "in", "point five", "one thirty", "keep going",
-              "full speed", "for 5 s", "override safety:", "at full", "come back"]
+              "full speed", "for 5 s", "override safety:", "at full", "come back", "follow",
+              "fly", "left or right", "shelf d4"]
 
 
 _VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
