@@ -73,11 +73,14 @@ NAMED_TURNS = {
 }
 
 
+def _lowered(text: str) -> str:
+    """Lower case, plain minus and apostrophe, one space between words."""
+    return " ".join(str(text).lower().replace("\u2212", "-").replace("’", "'").split())
+
+
 def normalise(text: str) -> str:
     """Lower case, one space between words, digits apart from letters ("2m" -> "2 m")."""
-    text = str(text).lower().replace("\u2212", "-").replace("’", "'")
-    text = re.sub(r"(?<=\d)(?=[a-z°])|(?<=[a-z°])(?=\d)", " ", text)
-    return " ".join(text.split())
+    return " ".join(re.sub(r"(?<=\d)(?=[a-z°])|(?<=[a-z°])(?=\d)", " ", _lowered(text)).split())
 
 
 def _words(text: str) -> list[str]:
@@ -408,16 +411,12 @@ def place_spans(text: str, max_words: int = MAX_PLACE_WORDS) -> set[str]:
     read it ("go to the Charging Station!" -> {"charging station", ...}). A word of letters
     and digits is read whole as well as apart ("shelf d4" and "shelf d 4"): a place named
     "shelf d4" in the `places` parameter is looked up as written."""
-    lowered = " ".join(str(text).lower().replace("\u2212", "-").replace("’", "'").split())
     spans = set()
-    for spaced in {lowered, normalise(text)}:
+    for spaced in {_lowered(text), normalise(text)}:
         words = re.findall(r"[a-z0-9][a-z0-9_'-]*", spaced)
-        for i in range(len(words)):
-            for n in range(1, max_words + 1):
-                if i + n <= len(words):
-                    span = " ".join(words[i:i + n]).strip("'-")
-                    if span and span != "the" and not span.startswith("the "):
-                        spans.add(span)
+        runs = (" ".join(words[i:i + n]).strip("'-") for i in range(len(words))
+                for n in range(1, min(max_words, len(words) - i) + 1))
+        spans.update(s for s in runs if s and s != "the" and not s.startswith("the "))
     return spans
 
 
@@ -505,14 +504,20 @@ UNSUPPORTED_CUES = ("fly", "flying", "follow", "follows", "zigzag", "zig zag", "
                     "while turning", "at the same time", "loop around", "lap around", "patrol")
 # A choice of direction left to the robot ("go left or right, whatever"): any side it took
 # would be a guess, so no motion answers it.
-OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for a, b in (
-    ("left", "right"), ("right", "left"), ("forward", "backward"), ("backward", "forward"),
-    ("forward", "back"), ("back", "forward"), ("forwards", "backwards"),
-    ("backwards", "forwards"), ("clockwise", "counterclockwise"),
-    ("counterclockwise", "clockwise"), ("clockwise", "anticlockwise"),
-    ("anticlockwise", "clockwise"))) + ("any direction", "either direction",
-                                        "whichever direction", "whichever way",
-                                        "random direction", "whatever direction")
+OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for pair in (
+    ("left", "right"), ("forward", "backward"), ("forward", "back"), ("forwards", "backwards"),
+    ("clockwise", "counterclockwise"), ("clockwise", "anticlockwise"))
+    for a, b in (pair, pair[::-1])) + ("any direction", "either direction", "whichever direction",
+                                       "whichever way", "random direction", "whatever direction")
+# What rules every motion out, after endless motion, and how the refusal says so.
+_NO_MOTION_CUES = ((UNSAFE_SPEED_CUES, "asks for an unsafe speed"),
+                   (INJECTION_CUES, "asks to set the safety rules aside"),
+                   (OPEN_DIRECTION_CUES, "leaves the direction open"),
+                   (UNSUPPORTED_CUES, "asks for what this robot cannot do"))
+
+
+def _first_cue(spaced: str, cues) -> str | None:
+    return next((c for c in cues if _has_word(spaced, c)), None)
 
 
 def refusal_cue(text: str) -> str | None:
@@ -522,21 +527,16 @@ def refusal_cue(text: str) -> str | None:
     direction left open ("left or right") or a motion this base cannot make ("fly",
     "zigzag", "follow"); None when there is no such phrase."""
     spaced = normalise(text).replace("-", " ")
-    endless = next((c for c in UNBOUNDED_CUES if _has_word(spaced, c)), None)
+    endless = _first_cue(spaced, UNBOUNDED_CUES)
     if endless is None and (m := _KEEP_GOING.search(spaced)):
         endless = m.group(0)
     if endless is None and not said_numbers(text).amounts:
-        endless = next((c for c in UNBOUNDED_UNLESS_AMOUNT_CUES if _has_word(spaced, c)), None)
+        endless = _first_cue(spaced, UNBOUNDED_UNLESS_AMOUNT_CUES)
     if endless:
         return f"the command asks for motion without end ({endless!r})"
-    if cue := next((c for c in UNSAFE_SPEED_CUES if _has_word(spaced, c)), None):
-        return f"the command asks for an unsafe speed ({cue!r})"
-    if cue := next((c for c in INJECTION_CUES if _has_word(spaced, c)), None):
-        return f"the command asks to set the safety rules aside ({cue!r})"
-    if cue := next((c for c in OPEN_DIRECTION_CUES if _has_word(spaced, c)), None):
-        return f"the command leaves the direction open ({cue!r})"
-    if cue := next((c for c in UNSUPPORTED_CUES if _has_word(spaced, c)), None):
-        return f"the command asks for what this robot cannot do ({cue!r})"
+    for cues, why in _NO_MOTION_CUES:
+        if cue := _first_cue(spaced, cues):
+            return f"the command {why} ({cue!r})"
     return None
 
 
