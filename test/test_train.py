@@ -77,6 +77,24 @@ def test_training_is_deterministic_and_learns(tiny_base, tmp_path):
     assert any(k for k in a if "lora_B" in k and a[k].abs().sum() > 0)
 
 
+def test_loraplus_gives_the_b_matrices_their_own_learning_rate(tiny_base, tmp_path):
+    """--loraplus_lr_ratio 4: the lora_B matrices step 4x the learning rate of the lora_A
+    matrices, and the Trainer trains with that optimizer rather than building its own."""
+    from training.train import build_run
+
+    run = build_run(parse_config(tiny_args(tiny_base, tmp_path / "run", "--learning_rate", "1e-3",
+                                           "--loraplus_lr_ratio", "4")))
+    optimizer = run.trainer.create_optimizer()
+    assert optimizer is run.trainer.optimizer
+    names = {id(p): name for name, p in run.trainer.model.named_parameters()}
+    rates = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            rates.setdefault("lora_B" in names[id(p)], set()).add(group["lr"])
+    (rate_a,), (rate_b,) = rates[False], rates[True]
+    assert rate_a == pytest.approx(1e-3) and rate_b == pytest.approx(4e-3)
+
+
 def test_a_data_file_and_the_all_token_loss(tiny_base, tmp_path):
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps(ROW) for _ in range(8)) + "\n")

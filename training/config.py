@@ -77,6 +77,8 @@ class TrainConfig:
     lora_dropout: float = option(0.0, "LoRA dropout (0.1 made CPU steps about twice as slow)")
     lora_target_modules: list[str] = option(ALL_LINEAR, "Adapted linear layers (YAML list or comma-separated)")
     lora_last_layers: int = option(0, "Adapt only the top N decoder layers (backward stops there); 0 = all")
+    loraplus_lr_ratio: float = option(0.0, "LoRA+ (PEFT's create_loraplus_optimizer): the B matrices learn this many "
+                                           "times faster than the A matrices (learning_rate); 0 = plain LoRA")
 
     # --- optimisation -------------------------------------------------------------------------
     learning_rate: float = option(2e-3, "Peak learning rate (for a global batch of lr_base_batch rows, if set)")

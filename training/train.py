@@ -46,6 +46,19 @@ def lora_config(config: TrainConfig, num_layers: int):
                       bias="none", task_type="CAUSAL_LM")
 
 
+def loraplus_optimizer(model, config: TrainConfig, runtime: Runtime):
+    """LoRA+: AdamW whose B matrices learn `loraplus_lr_ratio` times faster than the A matrices
+    (B starts at zero, so a larger step there learns the new features sooner). The Trainer
+    keeps it (it builds an optimizer only when it has none) and schedules each group's rate."""
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(model=model, optimizer_cls=torch.optim.AdamW,
+                                     lr=config.scaled_learning_rate(runtime.world_size),
+                                     loraplus_lr_ratio=config.loraplus_lr_ratio,
+                                     weight_decay=config.weight_decay, fused=True)
+
+
 def training_arguments(config: TrainConfig, runtime: Runtime, output_dir: Path):
     """TRL's SFTConfig for this config on this runtime."""
     from trl import SFTConfig
@@ -204,6 +217,8 @@ def build_run(config: TrainConfig) -> Run:
     trainer = SFTTrainer(model=model, args=training_arguments(config, runtime, output_dir),
                          train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora_config(config, model.config.num_hidden_layers))
+    if config.loraplus_lr_ratio > 0:
+        trainer.optimizer = loraplus_optimizer(trainer.model, config, runtime)
     if is_main_process():
         trainer.model.print_trainable_parameters()
     return Run(config, runtime, output_dir, resume_from, tokenizer, train_rows, heldout_rows,
