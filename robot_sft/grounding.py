@@ -349,6 +349,35 @@ def direction_grounded(direction: str, cues: set[str]) -> bool:
                                  and _OPPOSITE[direction] not in cues)
 
 
+# Where a sequence's steps part: the sentence's end or a word that puts one step after
+# another. Not "and" (in "three meters and a half" it joins a number) nor a comma ("for
+# 0.5 min, crawl in front of you" is one step).
+_STEP_BREAK = re.compile(r"[;!?]|\.(?!\d)|\b(?:then|subsequently|afterwards|after that|"
+                         r"followed by|after which|once done|next)\b")
+
+
+def step_direction_cues(text: str, said: "SaidNumbers") -> tuple | None:
+    """The direction cues of the step each of the command's amounts is said in, in the
+    amounts' order: "rotate 180 degrees clockwise so it faces backward, and subsequently
+    drive it forward 3 meters" -> ({"right", "backward"}, {"forward"}). None when the steps'
+    own amounts do not add up to the command's (a unit read across a break): then only the
+    whole command's cues count."""
+    per_step = []
+    for step in _STEP_BREAK.split(normalise(text)):
+        if step.strip():
+            cues = direction_cues(step)
+            per_step += [(q, cues) for q in said_numbers(step).amounts]
+    if [q for q, _ in per_step] != list(said.amounts):
+        return None
+    return tuple(cues for _, cues in per_step)
+
+
+def said_with_its_amount(direction: str, step_cues: set[str] | None) -> bool:
+    """A motion line's direction agrees with its amount's step: that step names no
+    direction on this axis (the whole command's cues decide), or names this one."""
+    return not step_cues or direction in step_cues or _OPPOSITE[direction] not in step_cues
+
+
 # ------------------------------------------------------------------ paces
 
 # Cue phrases per pace ("Move forward 1 m slowly."). A pace is a speed the command asks
@@ -730,8 +759,9 @@ def check_grounding(command: str, actions) -> list[str]:
     amount said with a unit is carried over once, in order (`said_numbers`)."""
     said = said_numbers(command)
     cues, paces = direction_cues(command), pace_cues(command)
-    spans, asked = None, None
+    spans, asked, step_cues = None, None, step_direction_cues(command, said)
     findings, amounts = [], list(said.amounts)  # amounts still to carry over, in order
+    carried = 0  # how many of said.amounts lie before amounts[0]
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
         findings.append(why)  # once, however many motion lines the answer has
     for index, action in enumerate(actions):
@@ -739,12 +769,15 @@ def check_grounding(command: str, actions) -> list[str]:
             asked = fixed_line_cues(command) if asked is None else asked
             if (line := "stop" if isinstance(action, Stop) else action.topic) not in asked:
                 findings.append(f"a {line} line after another line the command does not ask for")
+        own_step = None  # the direction cues of the step this line's amount is said in
         for what, value, unit in _quantities(action):
             if what == "speed":
                 if not any(_same(value, q.value) and unit == q.unit for q in said.speeds):
                     findings += _free_finding(command, said, what, value, unit)
             elif (j := _next_said(amounts, value, unit)) is not None:
+                own_step = step_cues[carried + j] if step_cues else None
                 del amounts[:j + 1]  # carried over; named turns before it left out
+                carried += j + 1
             elif any(_same(value, q.value) and unit == q.unit for q in said.amounts) and \
                     not any(_same(value, n) for n in said.free):
                 findings.append(f"the {what} {format_number(value)} {unit} is out of the "
@@ -754,6 +787,8 @@ def check_grounding(command: str, actions) -> list[str]:
         for direction in _directions(action):
             if not direction_grounded(direction, cues):
                 findings.append(f"the direction {direction} has no cue in the command")
+            elif not said_with_its_amount(direction, own_step):
+                findings.append(f"the direction {direction} is not the one said with its amount")
             elif isinstance(action, DefaultTurn) and direction not in cues:
                 findings.append("a turn with neither an angle nor a side in the command")
         if getattr(action, "pace", None) is not None and action.pace not in paces:
