@@ -759,9 +759,12 @@ def check_grounding(command: str, actions) -> list[str]:
     amount said with a unit is carried over once, in order (`said_numbers`)."""
     said = said_numbers(command)
     cues, paces = direction_cues(command), pace_cues(command)
-    spans, asked, step_cues = None, None, step_direction_cues(command, said)
+    spans, asked = None, None
+    # A step's direction can only contradict a line's when the command names both ways of
+    # an axis: reading the steps is skipped otherwise (most commands).
+    step_cues = step_direction_cues(command, said) if any(
+        {d, _OPPOSITE[d]} <= cues for d in DEFAULT_DIRECTIONS) else None
     findings, amounts = [], list(said.amounts)  # amounts still to carry over, in order
-    carried = 0  # how many of said.amounts lie before amounts[0]
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
         findings.append(why)  # once, however many motion lines the answer has
     for index, action in enumerate(actions):
@@ -775,9 +778,9 @@ def check_grounding(command: str, actions) -> list[str]:
                 if not any(_same(value, q.value) and unit == q.unit for q in said.speeds):
                     findings += _free_finding(command, said, what, value, unit)
             elif (j := _next_said(amounts, value, unit)) is not None:
-                own_step = step_cues[carried + j] if step_cues else None
+                if step_cues:  # said.amounts[i] is amounts[j] (amounts is a suffix of it)
+                    own_step = step_cues[len(said.amounts) - len(amounts) + j]
                 del amounts[:j + 1]  # carried over; named turns before it left out
-                carried += j + 1
             elif any(_same(value, q.value) and unit == q.unit for q in said.amounts) and \
                     not any(_same(value, n) for n in said.free):
                 findings.append(f"the {what} {format_number(value)} {unit} is out of the "
