@@ -349,6 +349,27 @@ def direction_grounded(direction: str, cues: set[str]) -> bool:
                                  and _OPPOSITE[direction] not in cues)
 
 
+# "Right" that names no side: "right now", "all right", "right away".
+# Only idioms: "turn right then go", "take a right here" name a side; "how much battery do
+# you have left" does not.
+_NOT_A_SIDE = re.compile(r"\b(?:all right|right (?:now|away)|that'?s right|right\?|"
+                         r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|left over|"
+                         r"what'?s left)")
+
+
+def asks_for_a_turn(text: str, said=None) -> bool:
+    """The command turns the robot: it names a side of rotation ("turn right", a terse
+    "L", "hang a left", "clockwise") or a named turn ("turn around", "a U-turn")."""
+    said = said_numbers(text) if said is None else said
+    sides = direction_cues(_NOT_A_SIDE.sub(" ", normalise(text))) & {"left", "right"}
+    return bool(sides) or any(q.named for q in said.quantities)
+
+
+def _rotates(action) -> bool:
+    return isinstance(action, (Turn, DefaultTurn, Shape)) or (
+        isinstance(action, TimedMove) and action.direction in ("left", "right"))
+
+
 # Where a sequence's steps part: the sentence's end or a word that puts one step after
 # another. Not "and" (in "three meters and a half" it joins a number) nor a comma ("for
 # 0.5 min, crawl in front of you" is one step).
@@ -388,7 +409,7 @@ PACE_CUES = {
              "cautiously", "cautious", "unhurriedly", "leisurely", "crawl", "low speed",
              "softly", "easy"),
     "fast": ("quickly", "quick", "quicker", "fast", "faster", "rapidly", "rapid", "swiftly",
-             "swift", "briskly", "brisk", "speedily", "hastily", "promptly", "hurry",
+             "swift", "briskly", "brisk", "speedily", "speedy", "hastily", "promptly", "hurry",
              "high speed", "rush"),
 }
 
@@ -423,14 +444,55 @@ FIXED_LINE_CUES = {
 }
 
 
+# "Without stopping", "don't stop", "never halt": words that say not to stop ask for no
+# stop line ("... then swivel clockwise without stopping" answered "Turn right 550 deg.\nStop."
+# was a motion where a refusal was due).
+_NEGATED_STOP = re.compile(r"\b(?:without|don'?t|do not|never|non|no|not|won'?t|will not)"
+                           r"(?: ever)? (?:stop|stops|stopping|halt|halting|pause|pausing)\b")
+
+
 def fixed_line_cues(text: str) -> set[str]:
     """The fixed lines ("stop", and status topics) the command asks for in words."""
     spaced = normalise(text).replace("-", " ")
+    unnegated = _NEGATED_STOP.sub(" ", spaced)
     return {line for line, cues in FIXED_LINE_CUES.items()
-            if any(_has_word(spaced, c) for c in cues)}
+            if any(_has_word(unnegated if line == "stop" else spaced, c) for c in cues)}
 
 
 # ------------------------------------------------------------------ places
+
+# "... then return to the receiving area": a destination the command asks the robot to go
+# to. A moving answer with no Navigate line leaves that part undone ("Move backward 6 m."
+# for "go 6 m back, then return to the receiving area" drove, where an unknown place must
+# refuse the whole command). Not a side, a facing, an amount or where the motion itself
+# ends ("... to return to the starting point").
+_DESTINATION = re.compile(
+    r"(?:\b(?:return|returns|returning|navigate|head|go|drive|travel|come|relocate|route|"
+    r"make your way|find your way|bring yourself|get yourself|plan a path|plan a route)"
+    r"(?: back| over| on)?(?: to| towards| toward)(?: the)? |\bset a course for(?: the)? |"
+    # "please proceed to <any verb> ...": a place only with "the" or a number ("bay 7")
+    r"\bproceed(?: back| over| on)? to (?:the |(?=[a-z]+ \d)))"
+    r"(?!(?:the|left|right|front|rear|back|side|sides|your|its|his|her|their|my|a|an|forward|"
+    r"forwards|backward|backwards|ahead|straight|starting|start|origin|original|beginning|"
+    r"initial|where|previous|same|other|opposite|sleep|heading|position|"
+    # amounts: "travel for exactly 51 s" is a duration, not a place
+    r"exactly|about|roughly|around|approximately|precisely|some|only|just|so|another|further|"
+    r"more|half|quarter|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+    # "please proceed to make a turn": a verb after "to" is the request, not a destination
+    r"make|do|execute|perform|pull|carry|complete|turn|rotate|spin|swivel|pivot|move|drive|go|"
+    r"travel|head|advance|reverse|step|roll|stop|halt|wait|take|hang|face|facing|follow|report|"
+    r"check|tell|give|come|get|return|navigate|proceed|keep|continue|stay|hold|cruise|ride|"
+    r"crawl|inch|creep|glide|slide|shift|zoom|dash|run|walk|swing|circle|veer|wheel|scoot|"
+    r"nudge|edge|ease|trundle|back|spin|pivot|yaw|reverse|retreat)\b)"
+    r"([a-z][a-z]+(?: [a-z0-9]+)?)")
+
+
+def asked_destination(text: str) -> str | None:
+    """The place the command asks the robot to go to, or None (see _DESTINATION)."""
+    m = _DESTINATION.search(normalise(text).replace("-", " "))
+    return m.group(1) if m else None
+
 
 MAX_PLACE_WORDS = 4
 
@@ -482,9 +544,13 @@ _DIRECTION_WORDS = "|".join(sorted(
     | {"in", "to", "toward", "towards", "the", "a", "an", "your", "hand", "side", "direction",
        "manner", "around", "on", "of", "opposite", "you"}, key=len, reverse=True))
 # "keep going" is endless only where no bound follows it ("keep going for 5 s" is bounded).
+# "carry on moving without stopping" is as endless as "carry on moving", whatever amount an
+# earlier step said (a 3-epoch run drove "drive ahead 1 meter and after that carry on moving
+# without stopping" 1 m and called it done).
 _KEEP_GOING = re.compile(
     r"\b(?:keep|carry on|continue|go on|stay)(?: on)? (?:going|moving|driving|rolling|turning|"
     rf"spinning|rotating)(?: (?:{_DIRECTION_WORDS}))*"
+    r"(?: (?:without stopping|without a break|non stop|nonstop|continuously|constantly))?"
     r"(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b))")
 # Speeds the policy refuses outright (docs/command-policy.md): a bounded answer at the
 # default pace would ignore what was asked.
@@ -530,7 +596,13 @@ UNSUPPORTED_CUES = ("fly", "flying", "follow", "follows", "zigzag", "zig zag", "
                     "figure of eight", "perimeter", "along the wall", "hug the", "wall follow",
                     "climb", "jump", "backflip", "pick up", "grab", "swerve", "in a curve",
                     "gentle curve", "wide curve", "curved path", "curve to the",
-                    "while turning", "at the same time", "loop around", "lap around", "patrol")
+                    "while turning", "at the same time", "loop around", "lap around", "patrol",
+                    "weave", "weaving")
+# A side after a verb of sliding ("glide left 431 cm", "shift over to the right"): a strafe,
+# whatever the answer made of it ("Move backward 431 cm.").
+_LATERAL_SLIDE = re.compile(
+    r"\b(?:glide|glides|gliding|slide|slides|sliding|shift|shifts|shifting|scoot|scoots|scooting)"
+    r"(?: over| across)?(?: to(?: the| your)?)? (?:left|right)\b")
 # A choice of direction left to the robot ("go left or right, whatever"): any side it took
 # would be a guess, so no motion answers it.
 OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for pair in (
@@ -566,6 +638,8 @@ def refusal_cue(text: str) -> str | None:
     for cues, why in _NO_MOTION_CUES:
         if cue := _first_cue(spaced, cues):
             return f"the command {why} ({cue!r})"
+    if m := _LATERAL_SLIDE.search(spaced):
+        return f"the command asks for what this robot cannot do ({m.group(0)!r})"
     return None
 
 
@@ -804,6 +878,14 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"{action.place!r} does not name a place")
     if any(isinstance(a, MOTION_ACTIONS) for a in actions):
         findings += [f"the command's {q} is not in the answer" for q in amounts if not q.named]
+        # A turn with no number ("turn right", "hang a left", "turn around") carries no amount
+        # to miss: a 3-epoch run answered "go forward two meters turn right then go forward
+        # one more meter" with the two moves alone, 3 m straight on.
+        if not any(_rotates(a) for a in actions) and asks_for_a_turn(command, said):
+            findings.append("the command's turn is not in the answer")
+        place = None if any(isinstance(a, Navigate) for a in actions) else asked_destination(command)
+        if place:
+            findings.append(f"the command also asks to go to {place!r}, which the answer leaves out")
     return findings + dropped_quantities(command, actions)
 
 

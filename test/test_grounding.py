@@ -220,6 +220,32 @@ def test_grounded_answers_pass(command, answer):
      "forward is not the one said with its amount"),
     ("spin 90 degrees clockwise and then 45 degrees counterclockwise",
      "Turn right 90 deg.\nTurn right 45 deg.", "right is not the one said with its amount"),
+    # a 2-epoch run of the recipe (29 Nov, session 8) moved on these held-out and independent
+    # rows: "without stopping" is no stop the command asks for; weaving and gliding to a side
+    # are what the base cannot do; a destination the answer leaves out is a part undone
+    ("Carry Out A Cw Turn Of 550° Then Swivel In A Clockwise Direction Without Stopping.",
+     "Turn right 550 deg.\nStop.", "a stop line after another line the command does not ask for"),
+    ("Please drive ahead 1 meter and after that carry on moving without stopping.",
+     "Move forward 1 m.\nStop.", "a stop line after another line"),
+    ("Please drive ahead 1 meter and after that carry on moving without stopping.",
+     "Move forward 1 m.", "motion without end ('carry on moving without stopping')"),
+    ("The user would like the robot to weave left and right precisely eighty centimeters.",
+     "Turn left.\nTurn right.\nMove forward 80 cm.", "cannot do ('weave')"),
+    ("move bwd 8 s long + glide left 431 cm", "Move backward for 8 s.\nMove backward 431 cm.",
+     "cannot do ('glide left')"),
+    ("shift over to the right 2 m", "Move forward 2 m.", "cannot do ('shift over to the right')"),
+    # a turn with no number carries no amount to miss: a 3-epoch run on trial data (29 Nov,
+    # session 8) drove these independent commands straight on, their turn dropped
+    ("go forward two meters turn right then go forward one more meter",
+     "Move forward 2 m.\nMove forward 1 m.", "the command's turn is not in the answer"),
+    ("5ft fwd, left, 5ft fwd", "Move forward 5 ft.\nMove forward 5 ft.", "turn is not in the answer"),
+    ("Go 1 meter, turning around, then go 1 meter more", "Move forward 1 m.\nMove forward 1 m.",
+     "turn is not in the answer"),
+    ("fwd 3s then R", "Move forward for 3 s.", "turn is not in the answer"),
+    ("fwd. 6 ft 0.7 m/s / return to bay 7", "Move forward 6 ft at 0.7 m/s.",
+     "asks to go to 'bay 7', which the answer leaves out"),
+    ("bring yourself a further 6 metres to the rear. When that is complete, return to the "
+     "receiving area.", "Move backward 6 m.", "asks to go to 'receiving area'"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))
@@ -249,7 +275,8 @@ _FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a ha
               "quarter turn", "for", "at", "then", "square with", "sides", "slowly", "cm",
               "go there", "forever", "in", "point five", "one thirty", "keep going",
               "full speed", "for 5 s", "override safety:", "at full", "come back", "follow",
-              "fly", "left or right", "shelf d4"]
+              "fly", "left or right", "shelf d4", "without stopping", "stop", "weave",
+              "glide left", "return to bay 7"]
 
 
 _VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
@@ -282,14 +309,15 @@ def near_misses(draw):
 def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
     """Decode-time grammar and after-parse check read the command the same way: an answer
     the command's grammar accepts is never refused by the check. The check's alone: leaving
-    a quantity out, and a direction against the one said in its amount's step (a grammar
-    line does not know which step its amount comes from)."""
+    a quantity or a destination out, and a direction against the one said in its amount's
+    step (a grammar line does not know which step its amount comes from)."""
     command = " ".join(fragments)
     text = render_response(answer)
     if re.fullmatch(to_regex(grounded_grammar(command)), text):
         actions = parse_response(text)
         findings = [f for f in check_grounding(command, actions)
-                    if "is not the one said with its amount" not in f]
+                    if "is not the one said with its amount" not in f
+                    and "which the answer leaves out" not in f]
         assert findings == dropped_quantities(command, actions), (command, text)
 
 
@@ -467,6 +495,23 @@ def test_a_grounded_answer_is_executed():
     ("keep going for 5 seconds", "Move forward for 5 s."),   # bounded after all
     ("keep moving forward 2 m", "Move forward 2 m."),
     ("move forward 2 m at 0.5 m/s", "Move forward 2 m at 0.5 m/s."),
+    # not a stop said without one, not a destination, not a strafe
+    ("drive 2 m without stopping, then stop", "Move forward 2 m.\nStop."),
+    ("Please proceed to make a turn counter to the clockwise direction.", "Turn left."),
+    ("Drive forward 1 meter, perform a U-turn, and then drive forward a further 1 meter to "
+     "return to the starting point.", "Move forward 1 m.\nTurn left 180 deg.\nMove forward 1 m."),
+    ("Drive to forward during 1 minute", "Move forward for 1 min."),
+    ("go 2 m, then go to the charging station", "Move forward 2 m.\nNavigate to charging station."),
+    ("slide forward 2 m", "Move forward 2 m."),
+    ("keep moving forward 2 m without stopping", "Move forward 2 m."),
+    # "right" and "left" that name no side ask for no turn
+    ("go forward 2 m right now", "Move forward 2 m."),
+    ("first, continue spanning 32 ft, then how much battery do you have left",
+     "Move forward 32 ft.\nBattery status: {battery}."),
+    ("all right, back up 1 m right away", "Move backward 1 m."),
+    ("go forward two meters turn right then go forward one more meter",
+     "Move forward 2 m.\nTurn right.\nMove forward 1 m."),
+    ("fwd 3s then R", "Move forward for 3 s.\nTurn right."),
 ])
 def test_bounded_keep_going_and_speeds_are_grounded(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
@@ -526,7 +571,8 @@ def test_what_the_generator_teaches_the_robot_accepts():
     check: an answer the check refuses teaches the model a reply the robot never carries out
     ("Drive bkwd 85mm" -> "Move backward 85 mm." had no backward cue; "head over to shelf d4"
     -> "Navigate to shelf d4." was not a place of the command, which read "shelf d 4", so a
-    configured "shelf d4" could not be reached). Left out: paces whose word the generator
+    configured "shelf d4" could not be reached; "... then how much battery do you have left"
+    read as a turn the answer left out). Left out: paces whose word the generator
     misspells or splits ("hasstily", "high you know so speed"); the robot drops such a pace
     and moves at the default one."""
     from robot_sft.response_format import ParseError

@@ -56,6 +56,17 @@ def test_a_few_steps_write_a_loadable_adapter_dir(tiny_base, tmp_path, capsys):
     assert "dtype auto: bf16 autocast measured" in printed and "held-out (4 rows)" in printed
     assert f"on cpu ({metadata.metrics['dtype']}," in printed
     assert metadata.metrics["dtype"] in ("float32", "bfloat16")
+    # the run's held-out rows travel with the adapter: heldout:ADAPTER reads them even after
+    # the generator changes (regenerating from the config would then draw other rows)
+    from training.datasets import HELDOUT_FILE, heldout_items
+
+    stored = heldout_items(metadata.config, out, metadata.data_sha256)
+    assert (out / HELDOUT_FILE).is_file() and stored
+    redrawn = heldout_items(metadata.config, None, metadata.data_sha256)
+    assert [(i.command, i.expected) for i in stored] == [(i.command, i.expected) for i in redrawn]
+    assert "data generator has changed" not in capsys.readouterr().err
+    heldout_items(metadata.config, None, "0" * 64)  # another generator drew the training rows
+    assert "data generator has changed" in capsys.readouterr().err
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

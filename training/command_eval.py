@@ -86,8 +86,10 @@ def read_commands(source: str, expected_file: str | None = None) -> list[Command
         from robot_sft.adapter import read_metadata
         from training.datasets import heldout_items
 
-        config = read_metadata(source.split(":", 1)[1], weights=False).config
-        return [Command(item.command, tuple(item.expected)) for item in heldout_items(config)]
+        adapter = source.split(":", 1)[1]
+        metadata = read_metadata(adapter, weights=False)
+        return [Command(item.command, tuple(item.expected))
+                for item in heldout_items(metadata.config, adapter, metadata.data_sha256)]
     lines = [line for line in Path(source).read_text(encoding="utf-8").splitlines()
              if line.strip()]
     rows = [json.loads(line) if line.lstrip().startswith("{") else {"command": line}

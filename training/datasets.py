@@ -4,7 +4,8 @@ out, and the two hand-made test sets.
   load_rows(config)        train rows and held-out rows of a run: generated fresh (the
                            generator's held-out split = paraphrase templates never trained
                            on) or read from --data / --eval_data in any loader format
-  heldout_items(values)    that held-out split again, from an adapter's recorded config
+  heldout_items(values)    that held-out split again: the adapter's heldout_commands.jsonl,
+                           or regenerated from its recorded config
   load_handwritten()       test/data/handwritten_commands.jsonl: commands typed the way
                            people type them (never trained on, nor is the independent
                            set: excluded_commands)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,16 +141,13 @@ def last_user_message(row: dict) -> str:
     return users[-1]
 
 
-def heldout_items(config_values: dict) -> list[Item]:
-    """The held-out split exactly as a run drew it, from the config its adapter recorded
-    (same config, same generator seed), as scorable items."""
-    from training.config import from_dict
+HELDOUT_FILE = "heldout_commands.jsonl"  # in an adapter directory: its run's held-out rows
+
+
+def rows_to_items(rows: list[dict]) -> list[Item]:
+    """Held-out conversations as scorable items (rows whose reference does not parse are left out)."""
     from training.metrics import reference_actions
 
-    # An adapter trained before exclude_eval_commands existed drew its data without it.
-    config = from_dict({"exclude_eval_commands": False, **(config_values or {})},
-                       source="adapter metadata")
-    _, rows, _ = load_rows(config)
     items = []
     for row in rows:
         expected = reference_actions(row)
@@ -156,3 +155,46 @@ def heldout_items(config_values: dict) -> list[Item]:
             items.append(Item(last_user_message(row), expected, row.get("intent") or intent_of(expected),
                               row.get("category") == "over_limit"))
     return items
+
+
+def write_heldout_items(items: list[Item], path: Path) -> None:
+    """The held-out commands with their expected actions, one JSON object a line (the format
+    `python -m training.evaluate --commands FILE` reads)."""
+    from robot_sft.response_format import action_to_dict
+
+    with open(path, "w", encoding="utf-8") as out:
+        for item in items:
+            out.write(json.dumps({"command": item.command, "intent": item.label,
+                                  "over_limits": item.over_limits,
+                                  "expected": [action_to_dict(a) for a in item.expected]},
+                                 ensure_ascii=False) + "\n")
+
+
+def heldout_items(config_values: dict, adapter_dir=None, trained_sha256: str = "") -> list[Item]:
+    """The held-out split as a run drew it: read from the adapter directory's
+    heldout_commands.jsonl where training wrote one, otherwise regenerated from the config its
+    adapter recorded (same config, same generator seed). A generator changed since that run
+    draws other rows: then the recorded fingerprint of the training rows differs, and this
+    says so (the figures are for another held-out set)."""
+    from training.config import from_dict
+
+    stored = Path(adapter_dir) / HELDOUT_FILE if adapter_dir else None
+    if stored is not None and stored.is_file():
+        items = []
+        for line in stored.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                items.append(Item(row["command"], [action_from_dict(a) for a in row["expected"]],
+                                  row.get("intent", ""), bool(row.get("over_limits"))))
+        return items
+    # An adapter trained before exclude_eval_commands existed drew its data without it.
+    config = from_dict({"exclude_eval_commands": False, **(config_values or {})},
+                       source="adapter metadata")
+    train_rows, rows, _ = load_rows(config)
+    if trained_sha256 and not config.data and data_sha256(
+            [{"messages": with_system_prompt(r["messages"], config.system_prompt)}
+             for r in train_rows]) != trained_sha256:
+        print(f"note: the data generator has changed since {adapter_dir or 'this adapter'} was "
+              f"trained (its data_sha256 differs): these held-out rows are the ones this code "
+              f"draws from its config, not the ones its run held out", file=sys.stderr, flush=True)
+    return rows_to_items(rows)

@@ -72,13 +72,13 @@ class Options:
 
 # ------------------------------------------------------------------------------- data
 
-def load_heldout(metadata) -> list[Item]:
-    """The held-out split exactly as training drew it (same config, same generator seed)."""
-    return heldout_items(metadata.config)
+def load_heldout(metadata, adapter_dir=None) -> list[Item]:
+    """The held-out split as training drew it (datasets.heldout_items)."""
+    return heldout_items(metadata.config, adapter_dir, metadata.data_sha256)
 
 
 def load_sets(options: Options, metadata) -> dict[str, list[Item]]:
-    loaders = {"heldout": lambda: load_heldout(metadata),
+    loaders = {"heldout": lambda: load_heldout(metadata, options.adapter),
                "handwritten": lambda: load_handwritten(options.handwritten),
                "independent": load_independent}
     unknown = set(options.sets) - set(loaders)

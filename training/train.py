@@ -239,7 +239,8 @@ def finish(run: Run, result) -> dict:
     from robot_sft.adapter import AdapterMetadata, write_metadata
     from robot_sft.models import EMBEDDED_NAME, is_embedded
     from training.checkpoints import checkpoints
-    from training.datasets import data_sha256, sample_rows
+    from training.datasets import (HELDOUT_FILE, data_sha256, rows_to_items, sample_rows,
+                                   write_heldout_items)
     from training.model_card import plot_loss_curve, write_model_card
 
     config, runtime, trainer, output_dir = run.config, run.runtime, run.trainer, run.output_dir
@@ -254,6 +255,8 @@ def finish(run: Run, result) -> dict:
     # it killed a run there), and the other ranks are done.
     trainer.accelerator.wait_for_everyone()
     if is_main_process():
+        if run.heldout_rows:  # heldout:ADAPTER reads these, whatever the generator becomes
+            write_heldout_items(rows_to_items(run.heldout_rows), output_dir / HELDOUT_FILE)
         if config.eval_samples >= 0 and run.heldout_rows:
             if runtime.cpu and config.num_threads <= 0:
                 import torch
