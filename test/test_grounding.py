@@ -246,6 +246,7 @@ def test_grounded_answers_pass(command, answer):
      "asks to go to 'bay 7', which the answer leaves out"),
     ("bring yourself a further 6 metres to the rear. When that is complete, return to the "
      "receiving area.", "Move backward 6 m.", "asks to go to 'receiving area'"),
+    ("turn right and then go to the dock", "Turn right.", "asks to go to 'dock'"),
 ])
 def test_invented_quantities_directions_and_places_are_found(command, answer, finding):
     findings = check_grounding(command, parse_response(answer))

@@ -60,7 +60,7 @@ class FailingStreamModel(PacedStreamModel):
     ("turn right and then drive", ["Turn right.\n"], "Mo", False),
     # every said amount is carried: the line the model meant was its own invention
     ("go forward three meter and half", ["Move forward 3.5 m.\n"], "Move", True),
-    ("turn right and then go to the dock", ["Turn right.\n"], None, True),
+    ("turn right please", ["Turn right.\n"], None, True),
     # a status or navigation line the model meant is no motion left undone
     ("take a right", ["Turn right.\n"], "Battery", True),
     # it meant to refuse what follows a navigation: the whole command is refused
