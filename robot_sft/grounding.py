@@ -464,27 +464,35 @@ def fixed_line_cues(text: str) -> set[str]:
 # "... then return to the receiving area": a destination the command asks the robot to go
 # to. A moving answer with no Navigate line leaves that part undone ("Move backward 6 m."
 # for "go 6 m back, then return to the receiving area" drove, where an unknown place must
-# refuse the whole command). Not a side, a facing, an amount or where the motion itself
-# ends ("... to return to the starting point").
+# refuse the whole command). Not what _NOT_A_DESTINATION names ("... to return to the
+# starting point").
+# Words after "go to" that start no place: a side, a facing, where the motion itself ends;
+# amounts ("travel for exactly 51 s" is a duration); a verb ("please proceed to make a turn":
+# the request, not a destination).
+_NOT_A_DESTINATION = (
+    "the", "left", "right", "front", "rear", "back", "side", "sides", "your", "its", "his", "her",
+    "their", "my", "a", "an", "forward", "forwards", "backward", "backwards", "ahead", "straight",
+    "starting", "start", "origin", "original", "beginning", "initial", "where", "previous",
+    "same", "other", "opposite", "sleep", "heading", "position",
+    "exactly", "about", "roughly", "around", "approximately", "precisely", "some", "only",
+    "just", "so", "another", "further", "more", "half", "quarter", "zero", "one", "two",
+    "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    r"\w+teen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    "hundred",
+    "make", "do", "execute", "perform", "pull", "carry", "complete", "turn", "rotate", "spin",
+    "swivel", "pivot", "move", "drive", "go", "travel", "head", "advance", "reverse", "step",
+    "roll", "stop", "halt", "wait", "take", "hang", "face", "facing", "follow", "report",
+    "check", "tell", "give", "come", "get", "return", "navigate", "proceed", "keep", "continue",
+    "stay", "hold", "cruise", "ride", "crawl", "inch", "creep", "glide", "slide", "shift", "zoom",
+    "dash", "run", "walk", "swing", "circle", "veer", "wheel", "scoot", "nudge", "edge", "ease",
+    "trundle", "yaw", "retreat")
 _DESTINATION = re.compile(
     r"(?:\b(?:return|returns|returning|navigate|head|go|drive|travel|come|relocate|route|"
     r"make your way|find your way|bring yourself|get yourself|plan a path|plan a route)"
     r"(?: back| over| on)?(?: to| towards| toward)(?: the)? |\bset a course for(?: the)? |"
     # "please proceed to <any verb> ...": a place only with "the" or a number ("bay 7")
     r"\bproceed(?: back| over| on)? to (?:the |(?=[a-z]+ \d)))"
-    r"(?!(?:the|left|right|front|rear|back|side|sides|your|its|his|her|their|my|a|an|forward|"
-    r"forwards|backward|backwards|ahead|straight|starting|start|origin|original|beginning|"
-    r"initial|where|previous|same|other|opposite|sleep|heading|position|"
-    # amounts: "travel for exactly 51 s" is a duration, not a place
-    r"exactly|about|roughly|around|approximately|precisely|some|only|just|so|another|further|"
-    r"more|half|quarter|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-    # "please proceed to make a turn": a verb after "to" is the request, not a destination
-    r"make|do|execute|perform|pull|carry|complete|turn|rotate|spin|swivel|pivot|move|drive|go|"
-    r"travel|head|advance|reverse|step|roll|stop|halt|wait|take|hang|face|facing|follow|report|"
-    r"check|tell|give|come|get|return|navigate|proceed|keep|continue|stay|hold|cruise|ride|"
-    r"crawl|inch|creep|glide|slide|shift|zoom|dash|run|walk|swing|circle|veer|wheel|scoot|"
-    r"nudge|edge|ease|trundle|back|spin|pivot|yaw|reverse|retreat)\b)"
+    rf"(?!(?:{'|'.join(_NOT_A_DESTINATION)})\b)"
     r"([a-z][a-z]+(?: [a-z0-9]+)?)")
 
 

@@ -53,9 +53,15 @@ def _jsonl(path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_handwritten(path=HANDWRITTEN) -> list[Item]:
+def load_items(path) -> list[Item]:
+    """Commands with expected actions, one JSON object a line (command, expected, intent,
+    over_limits): the hand-written set, and the held-out rows an adapter keeps."""
     return [Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
                  bool(r.get("over_limits"))) for r in _jsonl(path)]
+
+
+def load_handwritten(path=HANDWRITTEN) -> list[Item]:
+    return load_items(path)
 
 
 def load_independent(path=INDEPENDENT) -> list[Item]:
@@ -71,6 +77,11 @@ def sample_rows(rows: list, count: int, seed: int) -> list:
 
 
 # ------------------------------------------------------------------------------ training rows
+
+def with_system_prompts(rows: list[dict], system_prompt: str) -> list[dict]:
+    """Rows as trained on (with_system_prompt on each): what data_sha256 fingerprints."""
+    return [{**row, "messages": with_system_prompt(row["messages"], system_prompt)} for row in rows]
+
 
 def with_system_prompt(messages: list[dict], system_prompt: str) -> list[dict]:
     """The conversation with the configured system prompt, so training, evaluation and
@@ -180,20 +191,13 @@ def heldout_items(config_values: dict, adapter_dir=None, trained_sha256: str = "
 
     stored = Path(adapter_dir) / HELDOUT_FILE if adapter_dir else None
     if stored is not None and stored.is_file():
-        items = []
-        for line in stored.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                items.append(Item(row["command"], [action_from_dict(a) for a in row["expected"]],
-                                  row.get("intent", ""), bool(row.get("over_limits"))))
-        return items
+        return load_items(stored)
     # An adapter trained before exclude_eval_commands existed drew its data without it.
     config = from_dict({"exclude_eval_commands": False, **(config_values or {})},
                        source="adapter metadata")
     train_rows, rows, _ = load_rows(config)
-    if trained_sha256 and not config.data and data_sha256(
-            [{"messages": with_system_prompt(r["messages"], config.system_prompt)}
-             for r in train_rows]) != trained_sha256:
+    if trained_sha256 and not config.data and \
+            data_sha256(with_system_prompts(train_rows, config.system_prompt)) != trained_sha256:
         print(f"note: the data generator has changed since {adapter_dir or 'this adapter'} was "
               f"trained (its data_sha256 differs): these held-out rows are the ones this code "
               f"draws from its config, not the ones its run held out", file=sys.stderr, flush=True)

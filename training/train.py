@@ -190,15 +190,14 @@ def build_run(config: TrainConfig) -> Run:
     from robot_sft.models import load_model, load_tokenizer, resolve_model_path
     from training.chat_templates import apply_chat_template_choice
     from training.checkpoints import prepare_output_dir
-    from training.datasets import load_rows, with_system_prompt
+    from training.datasets import load_rows, with_system_prompts
 
     runtime = resolve_runtime(config)
     # Cheap checks first: a bad path or data file fails in a second, not after model loading.
     output_dir, resume_from = prepare_output_dir(config)
     resolve_model_path(config.model)
     train_rows, heldout_rows, source = load_rows(config)
-    train_rows = [{**row, "messages": with_system_prompt(row["messages"], config.system_prompt)}
-                  for row in train_rows]
+    train_rows = with_system_prompts(train_rows, config.system_prompt)
     tokenizer = apply_chat_template_choice(load_tokenizer(config.model), config.chat_template)
     dataset, stats = build_train_dataset(train_rows, tokenizer, config, source)
 
