@@ -286,3 +286,29 @@ def test_no_doubled_article():
     for kind in ("turn", "move", "timed_move"):
         for c in styled(kind, "plain", n=400, seed=5):
             assert not re.search(r"\b(?:a|an) (?:a|an) ", c.text.lower()), c.text
+
+
+def test_every_unsupported_motion_the_data_refuses_is_refused_by_the_node():
+    """Whatever the generator teaches as unsupported (arcs, curves, circles, diagonals,
+    walls, perimeters, people...) the node's grounding refuses on its own, so a draw that did
+    not learn one of them still moves nothing ("turn lt / arc left 80 cm / move bk 1.2m" was
+    driven). Left out: sideways moves said with a side alone ("inch to the left 50 cm"), a
+    known gap (docs/command-policy.md): the side is the only cue and turns use it too."""
+    from robot_sft.grounding import refusal_cue
+
+    def sideways(frame: str) -> bool:
+        return "{lat}" in frame or "{side_verb}" in frame
+
+    missed = set()
+    for style in C.STYLES:
+        comp = composer(seed=0)
+        for _ in range(300):
+            comp.style, comp.used = style, []
+            clause = comp.clause("unsupported")
+            frames = [C.FAMILIES["UNSUPPORTED_FRAME"][int(u.split("/")[1])] for u in comp.used
+                      if u.startswith("UNSUPPORTED_FRAME/")]
+            if style == "terse":  # its frames are inline: "{side_verb} {side} {q}", "strafe {side}", ...
+                frames = ["{side_verb}"] if clause.text.split()[0] in P.SIDESTEP else [clause.text]
+            if not any(map(sideways, frames)) and refusal_cue(clause.text) is None:
+                missed.add(clause.text)
+    assert sorted(missed) == []

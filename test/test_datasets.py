@@ -59,3 +59,37 @@ def test_an_adapters_held_out_rows_are_read_back_for_the_nodes_pipeline(tmp_path
     assert 0 < len(commands) <= len(heldout)
     assert {c.text for c in commands} <= {r["messages"][-2]["content"] for r in heldout}
     assert all(c.expected for c in commands)
+
+
+@pytest.mark.parametrize("content, words", [
+    ('{"command": "go", "expected": [\n', "line 1: not JSON"),
+    ('["a list"]\n', "line 1: expected a JSON object"),
+    ('{"command": "go"}\n', "row 1: not a command with expected actions (KeyError"),
+    ('{"command": "go", "expected": [{"type": "fly"}], "intent": "move"}\n', "unknown action type"),
+])
+def test_a_damaged_held_out_file_is_a_one_line_error(tmp_path, capsys, content, words):
+    """A held-out file cut short or edited by hand: `--commands heldout:ADAPTER` says which
+    file and line, exit status 1, no traceback."""
+    from robot_sft.adapter import AdapterMetadata, write_metadata
+    from training.command_eval import main
+    from training.datasets import HELDOUT_FILE
+
+    pytest.importorskip("transformers")
+    from tiny_models import make_tokenizer
+
+    make_tokenizer().save_pretrained(tmp_path)  # an adapter directory, weights aside
+    write_metadata(tmp_path, AdapterMetadata(base_model="embedded", system_prompt="",
+                                             chat_template="chatml", config={}))
+    (tmp_path / HELDOUT_FILE).write_text(content)
+    assert main(["--commands", f"heldout:{tmp_path}", "--out", str(tmp_path / "eval")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(tmp_path / HELDOUT_FILE) in err and words in err
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_a_missing_adapter_for_held_out_rows_is_a_one_line_error(tmp_path, capsys):
+    from training.command_eval import main
+
+    assert main(["--commands", f"heldout:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "eval")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: adapter directory") and "\n" not in err

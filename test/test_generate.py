@@ -256,6 +256,19 @@ def test_the_behaviours_users_need_are_all_in_the_data(rows):
     assert {r["style"] for r in rows} == set(C.STYLES) | {"template"}
 
 
+def test_a_distance_at_a_speed_is_as_common_as_a_refused_speed_alone(rows):
+    """"drive forward 2 m at 0.25 m/s" moves; "drive forward at 0.25 m/s" is refused: the
+    two differ by the distance alone, and with about as many of each (32 against 30 in these
+    1,500 rows; 35 distance-at-a-speed rows of the default 2,566) one draw refused every
+    distance at a speed as unbounded. Now clearly more (44 against 25)."""
+    targets = [r["messages"][2]["content"] for r in rows]
+    at_speed = sum(1 for t in targets
+                   if re.search(r"^Move (?:forward|backward) [\d.]+ \w+ at [\d.]+ \S+\.$", t, re.M))
+    speed_only = sum(1 for r in rows if r["intent"] == "refuse" and _SPEED.search(command(r).lower())
+                     and not mentioned_numbers(_SPEED.sub(" ", command(r).lower())))
+    assert at_speed >= 1.4 * speed_only and speed_only > 10, (at_speed, speed_only)
+
+
 def test_seed_examples_always_in_train(splits):
     seeds = G.seed_examples()
     assert len(seeds) == 5

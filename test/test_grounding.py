@@ -277,7 +277,7 @@ _FRAGMENTS = ["move", "back up", "turn", "go to the kitchen", "2", "two and a ha
               "go there", "forever", "in", "point five", "one thirty", "keep going",
               "full speed", "for 5 s", "override safety:", "at full", "come back", "follow",
               "fly", "left or right", "shelf d4", "without stopping", "stop", "weave",
-              "glide left", "return to bay 7"]
+              "glide left", "return to bay 7", "most fast possible"]
 
 
 _VALUES = st.sampled_from([2.0, 2.5, 90.0, 0.5, 180.0, 3.0])
@@ -560,6 +560,24 @@ def test_connectors_named_turns_and_corrections_block_no_motion():
 
 
 @pytest.mark.parametrize("command", [
+    "Go forward 5 meter most fast possible",          # a run drove it 5 m at the fast pace
+    "go forward five meters as quick as it can", "drive 3 m the quickest you can",
+    "drive 3 m at the fastest possible speed", "move 2 m at maximum possible velocity",
+])
+def test_the_fastest_possible_in_any_wording_is_an_unsafe_speed(command):
+    assert "unsafe speed" in str(refusal_cue(command))
+    assert check_grounding(command, parse_response("Move forward 5 m quickly.")) != []
+
+
+@pytest.mark.parametrize("command", [
+    "turn left 90 degrees as soon as possible", "move as close as possible to the wall, 1 m",
+    "move the maximum distance possible, 2 m", "move forward 2 m quickly",
+])
+def test_possible_without_a_speed_is_no_speed_request(command):
+    assert "unsafe speed" not in str(refusal_cue(command))
+
+
+@pytest.mark.parametrize("command", [
     "move forward 5 m without stopping", "keep going straight for 5 s",
     "turn left 90 degrees continuously", "keep moving forward 2 m",
 ])
@@ -573,9 +591,9 @@ def test_what_the_generator_teaches_the_robot_accepts():
     ("Drive bkwd 85mm" -> "Move backward 85 mm." had no backward cue; "head over to shelf d4"
     -> "Navigate to shelf d4." was not a place of the command, which read "shelf d 4", so a
     configured "shelf d4" could not be reached; "... then how much battery do you have left"
-    read as a turn the answer left out). Left out: paces whose word the generator
-    misspells or splits ("hasstily", "high you know so speed"); the robot drops such a pace
-    and moves at the default one."""
+    read as a turn the answer left out; "Go ahead 1m solw" -> "Move forward 1 m slowly." and
+    "at high you know so speed" -> "... quickly.": typos and fillers broke pace words in 10 of
+    3,000 rows until they were protected like directions). Nothing said is dropped either."""
     from robot_sft.response_format import ParseError
     from training.data.generate import generate_dataset
     from training.datasets import last_user_message
@@ -588,7 +606,7 @@ def test_what_the_generator_teaches_the_robot_accepts():
             if isinstance(actions, ParseError):
                 continue
             command = last_user_message(row)
-            findings = [f for f in check_grounding(command, actions) if "the pace" not in f]
+            findings = check_grounding(command, actions) + dropped_quantities(command, actions)
             if findings:
                 refused.append((command, findings))
     assert refused == []

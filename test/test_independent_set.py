@@ -7,7 +7,6 @@ consistent with the action schema and the safety limits: no ROS, no torch.
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from robot_sft.response_format import (
     REFUSAL_REASONS, Refuse, action_from_dict, action_to_dict, intent_of,
 )
 from robot_sft.safety import PlanError, SafetyLimits, plan_twists
+from training.datasets import numbered_jsonl
 
 DATA = Path(__file__).parent / "data" / "independent_commands.jsonl"
 
@@ -28,17 +28,7 @@ GROUP_SIZE = 5
 
 
 def _load():
-    rows = []
-    for number, line in enumerate(DATA.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AssertionError(f"line {number} is not JSON: {exc}") from exc
-        row["_line"] = number
-        rows.append(row)
-    return rows
+    return [{**row, "_line": number} for number, row in numbered_jsonl(DATA)]
 
 
 ROWS = _load()

@@ -292,6 +292,8 @@ def evaluate_commands(source: str, expected: str | None, params: str, overrides:
 def main(argv=None) -> int:
     import argparse
 
+    from robot_sft.adapter import AdapterError
+
     p = argparse.ArgumentParser(prog="python -m training.evaluate --commands",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--commands", required=True,
@@ -308,6 +310,10 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=0, help="the first N commands only")
     p.add_argument("--out", default="outputs/eval_commands", help="directory for the reports")
     args = p.parse_args(argv)
-    evaluate_commands(args.commands, args.expected, args.params, args.overrides, args.out,
-                      args.adapter, ground=not args.no_grounding, limit=args.limit)
+    try:
+        evaluate_commands(args.commands, args.expected, args.params, args.overrides, args.out,
+                          args.adapter, ground=not args.no_grounding, limit=args.limit)
+    except (OSError, ValueError, AdapterError) as exc:  # a missing or malformed input: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0

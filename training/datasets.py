@@ -48,16 +48,41 @@ class Item:
 
 # ------------------------------------------------------------------------------ test sets
 
-def _jsonl(path) -> list[dict]:
+def numbered_jsonl(path) -> list[tuple[int, dict]]:
+    """(line number, object) for each JSON object a line, blank lines skipped; a bad line is
+    a ValueError naming the file and the line."""
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path} line {number}: expected a JSON object")
+            rows.append((number, row))
+    return rows
+
+
+def _jsonl(path) -> list[dict]:
+    return [row for _, row in numbered_jsonl(path)]
 
 
 def load_items(path) -> list[Item]:
     """Commands with expected actions, one JSON object a line (command, expected, intent,
-    over_limits): the hand-written set, and the held-out rows an adapter keeps."""
-    return [Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
-                 bool(r.get("over_limits"))) for r in _jsonl(path)]
+    over_limits): the hand-written set, and the held-out rows an adapter keeps. A row
+    without those keys, or with an action that does not exist, is a ValueError naming it."""
+    items = []
+    for number, r in enumerate(_jsonl(path), 1):
+        try:
+            items.append(Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
+                              bool(r.get("over_limits"))))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} row {number}: not a command with expected actions "
+                             f"({type(exc).__name__}: {exc})") from None
+    return items
 
 
 def load_handwritten(path=HANDWRITTEN) -> list[Item]:

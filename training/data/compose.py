@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from robot_sft.response_format import (
     REFUSAL_REASONS, DefaultTurn, Move, Refuse, TimedMove, Turn, expand_actions, render_response,
 )
+from robot_sft.grounding import PACE_CUES
 from robot_sft.safety import PlanError, plan_twists
 from training.data import noise, phrases as P
 from training.data.numbers import UNIT_SPELLINGS, mentioned_numbers, say_quantity
@@ -53,6 +54,7 @@ CLAUSE_WEIGHTS = {"move": 0.30, "turn": 0.19, "default_turn": 0.13, "named_turn"
 SEQUENCE_REFUSAL = 0.2       # share of sequences with one refused part (refused whole)
 MODIFIER_PROB = 0.3          # motions with a pace word or a speed
 TIMED_SPEED_PROB = 0.45      # timed motions with one ("at 0.5 m/s for 10 s")
+MOVE_SPEED_SHARE = 0.6       # of a move's modifiers, a speed in numbers (the rest a pace word)
 HELD_OUT_DRAW = 0.35         # a held-out row draws a hidden component this often per choice
 # Sequences of a leg, a turn said by side or by name, and a leg ("go forward 5 ft, turn
 # left, and go 5 more feet"; "... turn around ..."): few arise from independent draws.
@@ -291,7 +293,12 @@ class Composer:
     # ---- motions
     def move(self, over: bool = False, prob: float = MODIFIER_PROB) -> Clause:
         rng = self.rng
-        mod, fields, numeric = self.modifier(True, prob, over=over and rng.random() >= 0.85)
+        # A distance at a speed is the tutorial's own form ("Move forward 2 meters at 0.25
+        # m/s") and the one a refused speed-only command ("move forward at 0.5 m/s") differs
+        # from by the distance alone: at 0.35 it was 35 of 2,566 rows, and one draw refused
+        # every such command as unbounded.
+        mod, fields, numeric = self.modifier(True, prob, numeric=MOVE_SPEED_SHARE,
+                                             over=over and rng.random() >= 0.85)
         value, unit = sample_distance(rng, over and "speed" not in fields)
         sign = 1 if rng.random() < 0.65 else -1
         frame = self.frame("MOVE_FRAME", lambda f: ("{speed}" in f) <= numeric and (
@@ -577,15 +584,18 @@ def _words(*families) -> frozenset[str]:
                      for w in re.split(r"[\s,]+", _text(e).lower()) if w and "{" not in w)
 
 
-# Words that carry a direction, an amount, a unit or a place: typos never touch them (a
-# typo'd direction would have no cue for the grounding check) and fillers never split them.
+# Words that carry a direction, an amount, a unit, a place or a pace: typos never touch them
+# (a typo'd direction or pace would have no cue for the grounding check, so the row would
+# teach an answer the robot refuses: "Go ahead 1m solw" -> "... slowly.") and fillers never
+# split them ("at high, you know, speed").
 PROTECTED = (_words("FORWARD", "BACKWARD", "LEFT", "RIGHT", "LEFT_ADJ", "RIGHT_ADJ", "LATERAL_LEFT",
                     "LATERAL_RIGHT", "VERB_FORWARD", "VERB_BACKWARD", "NAMED_TURN", "NAMED_NOUN",
                     "TERSE_FORWARD", "TERSE_BACKWARD", "TERSE_LEFT", "TERSE_RIGHT", "NN_FORWARD",
                     "NN_BACKWARD", "NN_LEFT", "NN_RIGHT")
              | {w for spellings in UNIT_SPELLINGS.values() for g in spellings for w in g}
              | {w for name, _ in P_PLACES for w in name.split()}  # places are copied
-             | {w for name in P_NUMBERED_PLACES for w in re.sub(r"\{\w+\}", " ", name).split()})
+             | {w for name in P_NUMBERED_PLACES for w in re.sub(r"\{\w+\}", " ", name).split()}
+             | {w for cues in PACE_CUES.values() for cue in cues for w in cue.split()})
 # Words a writer may capitalise ("Turn Clockwise 90 degrees"): the side must not change.
 DIRECTION_WORDS = frozenset({
     "left", "right", "clockwise", "counterclockwise", "counter-clockwise", "anticlockwise",
