@@ -64,7 +64,7 @@ def test_an_adapters_held_out_rows_are_read_back_for_the_nodes_pipeline(tmp_path
 @pytest.mark.parametrize("content, words", [
     ('{"command": "go", "expected": [\n', "line 1: not JSON"),
     ('["a list"]\n', "line 1: expected a JSON object"),
-    ('{"command": "go"}\n', "row 1: not a command with expected actions (KeyError"),
+    ('{"command": "go"}\n', "line 1: not a command with expected actions (KeyError"),
     ('{"command": "go", "expected": [{"type": "fly"}], "intent": "move"}\n', "unknown action type"),
 ])
 def test_a_damaged_held_out_file_is_a_one_line_error(tmp_path, capsys, content, words):

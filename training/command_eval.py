@@ -95,8 +95,9 @@ def read_commands(source: str, expected_file: str | None = None) -> list[Command
     rows = [json.loads(line) if line.lstrip().startswith("{") else {"command": line}
             for line in lines]
     if expected_file is not None:
-        extra = [json.loads(line) for line in Path(expected_file).read_text().splitlines()
-                 if line.strip()]
+        from training.datasets import numbered_jsonl
+
+        extra = [row for _, row in numbered_jsonl(expected_file)]
         if len(extra) != len(rows):
             raise SystemExit(f"{expected_file} has {len(extra)} rows for {len(rows)} commands")
         rows = [{**row, **more} for row, more in zip(rows, extra)]

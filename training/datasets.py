@@ -75,12 +75,12 @@ def load_items(path) -> list[Item]:
     over_limits): the hand-written set, and the held-out rows an adapter keeps. A row
     without those keys, or with an action that does not exist, is a ValueError naming it."""
     items = []
-    for number, r in enumerate(_jsonl(path), 1):
+    for number, r in numbered_jsonl(path):
         try:
             items.append(Item(r["command"], [action_from_dict(a) for a in r["expected"]], r["intent"],
                               bool(r.get("over_limits"))))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path} row {number}: not a command with expected actions "
+            raise ValueError(f"{path} line {number}: not a command with expected actions "
                              f"({type(exc).__name__}: {exc})") from None
     return items
 
