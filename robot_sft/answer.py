@@ -15,7 +15,7 @@ what the robot does. Rules, in order:
 4. Not cut short: where the grammar ended an answer that moves or navigates before a
    line the model meant to write (`last_meant_more`) - a refusal, a navigation, or a
    motion - part of the command would be left undone ("turn left and go forward": "Turn
-   left.", then a "Move" with no distance; "go to the kitchen and take the glass":
+   left.", then a "Move" with no distance; "go to the kitchen and sing a song":
    "Navigate to kitchen.", then "Cannot comply"; "spin right 700 degrees and then follow
    that person": "Turn right 700 deg.", then "Cannot comply"), so nothing moves: the
    command is refused as unclear. Only a further motion after an answer that carries

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues, place_spans,
-    refusal_cue, said_numbers, unit_mentioned,
+    chore_cue, direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues, place_spans,
+    refusal_cue, said_numbers, side_turn_said, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -392,7 +392,7 @@ def response_grammar(places=None, max_lines: int = DEFAULT_MAX_LINES,
     # `open_end`, for the same servers: an answer may end in a navigation line and then a
     # refusal line, each once, so a model that meant one writes it there ("go back 1 ft and
     # then go to the kitchen": "Move backward 1 ft.\nNavigate to kitchen.", which the planner
-    # refuses; "go to the kitchen and take the glass": "Navigate to kitchen.\nCannot comply:
+    # refuses; "go to the kitchen and sing a song": "Navigate to kitchen.\nCannot comply:
     # ...", which the whole-answer rule refuses). In-process rule 4 sees the line meant.
     fixed = fixed_lines()
     grounded = vocabulary.asked is not None
@@ -482,12 +482,15 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
                              if direction_grounded(d, cues) and not endless),
-        bare_turns=frozenset(cues),
+        # no `Turn left.` (90 deg) beside a named turn: "u-turn right" is 180 (the check's rule)
+        bare_turns=frozenset() if any(q.named for q in said.amounts) else frozenset(
+            d for d in cues if side_turn_said(command, d)),
         paces=frozenset(pace_cues(command)),
         amounts=tuple((format_number(q.value), q.unit, q.named) for q in said.amounts),
         speeds=tuple(dict.fromkeys((format_number(q.value), q.unit) for q in said.speeds)),
         asked=frozenset(fixed_line_cues(command)))
-    spans = [s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
+    spans = [] if chore_cue(command) else [  # a chore: no navigation does it
+        s for s in place_spans(command) if _is_place(s) and names_a_place(s)]
     return response_grammar(spans, max_lines, vocabulary, navigate=bool(spans),
                             navigation_first=navigation_first, open_end=open_end)
 

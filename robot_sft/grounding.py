@@ -496,10 +496,15 @@ _DESTINATION = re.compile(
     r"([a-z][a-z]+(?: [a-z0-9]+)?)")
 
 
+def _first_match(pattern: re.Pattern, text: str, group: int = 0) -> str | None:
+    """`group` of the pattern's first match in the spaced, normalised command, or None."""
+    m = pattern.search(normalise(text).replace("-", " "))
+    return m.group(group) if m else None
+
+
 def asked_destination(text: str) -> str | None:
     """The place the command asks the robot to go to, or None (see _DESTINATION)."""
-    m = _DESTINATION.search(normalise(text).replace("-", " "))
-    return m.group(1) if m else None
+    return _first_match(_DESTINATION, text, 1)
 
 
 MAX_PLACE_WORDS = 4
@@ -587,6 +592,16 @@ _UNSAFE_SPEED = re.compile(
     r"|\b(?:fastest|quickest|most fast|most quick|most quickly|most rapid|most rapidly) "
     r"(?:[a-z]+ ){0,2}?(?:possible|you can|it can)\b"
     r"|\b(?:maximum|max|highest|top) (?:possible|attainable) (?:speed|velocity|pace|rate)\b")
+# "full throttle" and its kin with a typo ("full throttlle" was driven by a draw).
+_FULL_SPEED_WORDS = ("throttle", "speed", "power", "blast", "tilt", "bore")
+
+
+def _full_speed_typo(spaced: str) -> str | None:
+    words = spaced.split()
+    return next((f"full {w}" for prev, w in zip(words, words[1:])
+                 if prev == "full" and _one_typo_from(w, _FULL_SPEED_WORDS)), None)
+
+
 # Requests to set the safety rules aside (docs/command-policy.md): refused whatever motion
 # comes with them. The model learns to refuse them; these make a motion answer to one fail
 # the check whatever a training run's draw learnt (one rerun of the default recipe drove
@@ -620,13 +635,135 @@ UNSUPPORTED_CUES = ("fly", "flying", "follow", "follows", "zigzag", "zig zag", "
                     # the generator's other curved paths and walls, refused whatever a draw
                     # learnt ("turn lt / arc left 80 cm / move bk 1.2m" was driven)
                     "arc", "arcs", "arcing", "curve", "curves", "curving", "radius", "diag",
-                    "circle with", "circle of", "circle r", "along the walls", "around the edge",
+                    "circle with", "circle of", "along the walls", "around the edge",
                     "trace the outline", "keep the wall", "wall on your")
+# Shorthand for a circle of a radius, "circle r 2m" (not "half a circle r", a half turn).
+_CIRCLE_RADIUS = re.compile(r"\bcircle r \d")
 # A side after a verb of sliding ("glide left 431 cm", "shift over to the right"): a strafe,
 # whatever the answer made of it ("Move backward 431 cm.").
 _LATERAL_SLIDE = re.compile(
     r"\b(?:glide|glides|gliding|slide|slides|sliding|shift|shifts|shifting|scoot|scoots|scooting)"
-    r"(?: over| across)?(?: to(?: the| your)?)? (?:left|right)\b")
+    r"(?: over| across)?(?: to(?: the| your)?)? (?:left|right)(?:wards?)?\b")
+# A straight motion with an amount, said to a side ("inch to the left 50 cm", "move 2 m to
+# the right", "go left 3 ft"): sideways, which a differential base cannot drive. The side is
+# the only direction cue, so "Turn left.\nMove forward 50 cm." would ground as a turn; the
+# policy refuses it (docs/command-policy.md). A rotation word in the same clause makes the
+# side a turn's ("go 2 m and turn left", "move 2 m, take a left").
+_LINEAR_VERB = re.compile(
+    r"\b(?:move|go|drive|travel\w*|roll|inch|step|walk|ride|cruise|creep|crawl|proceed|run|"
+    r"head|continue|carry on|advance|navigate|bring yourself|displace yourself|make your way|"
+    r"take the robot|get moving|push|cover|traverse|glide|slide|shift|scoot|strafe|sidestep|"
+    r"crab)(?:s|es|ing|ed)?\b|\b(?:moving|going|driving|rolling|heading|inching|riding|"
+    r"gliding|sliding|shifting)\b")
+_SIDE_AFTER_VERB = re.compile(
+    r"\b(?:(?:sideways )?(?:over )?(?:to|towards?|on) (?:the|your) (?:left|right)(?: hand)?"
+    r"(?: side)?|left|right|leftwards?|rightwards?)\b")
+_ROTATION_WORD = re.compile(
+    r"\b(?:turn\w*|rotat\w*|pivot\w*|spin\w*|swivel\w*|twist\w*|yaw\w*|face|facing|heading|"
+    r"\w*orient\w*|circle|revolution|"
+    r"veer\w*|rot|tn|clockwise|counterclockwise|anticlockwise|degrees?|deg|radians?|rad|"
+    r"square|triangle|pentagon|hexagon|octagon|shape|sided|"
+    r"(?:take|taking|took|hang|hanging|bang|banging|make|making|do|doing|pull|pulling|swing|"
+    r"swinging) an?)\b")
+# As _NOT_A_SIDE, but "to the left over 50 cm" keeps its side.
+_IDIOM_NOT_A_SIDE = re.compile(r"\b(?:all right|right (?:now|away|there|here)|that'?s right|"
+                               r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|"
+                               r"what'?s left)")
+# Steps of a command; not "and", which joins number words too ("one and a half seconds").
+_CLAUSE_BREAK = re.compile(r",(?!\d)|[;:!?>|+&/]|\.(?!\d)|\b(?:then|subsequently|afterwards|after|"
+                           r"followed|once|next|before|finally|first)\b")
+
+
+_SIDE_ALONE = re.compile(r"(?:left|right|l|r|lt|rt|ccw|cw)(?: (?:slow|slowly|fast|quick|quickly))?")
+
+
+def side_turn_said(text: str, direction: str) -> bool:
+    """The command asks for a turn to this side: some step of it says the side with a
+    turning word ("turn left", "hang a right", "rotate clockwise") or is the side alone, as
+    operators write ("right, fwd 2m"). A side said of something else ("the fridge is on your
+    right side") asks for no turn, and `Turn right.` would invent its 90 deg."""
+    for step in _CLAUSE_BREAK.split(normalise(text).replace("-", " ")):
+        if direction in direction_cues(step) and (
+                _ROTATION_WORD.search(step) or _SIDE_ALONE.fullmatch(step.strip())
+                or _turning_word_typo(step.split())):
+            return True
+    return False
+
+
+# The turning words a typo may reach ("trun left", "Hagn a right", "swwiveling"); the verbs
+# of "take a left" only before "a".
+_TURNING_WORDS = ("turn", "turning", "rotate", "rotating", "pivot", "pivoting", "spin",
+                  "spinning", "swivel", "swiveling", "swivelling", "veer", "veering")
+_TURNING_BEFORE_A = ("take", "taking", "hang", "hanging", "make", "making", "pull", "pulling",
+                     "bang", "banging", "swing", "swinging")
+
+
+def _turning_word_typo(words: list[str]) -> bool:
+    return any(w != "spanning" and _one_typo_from(w, _TURNING_WORDS) or (
+        k + 1 < len(words) and words[k + 1] in ("a", "an")
+        and _one_typo_from(w, _TURNING_BEFORE_A, shortest=3)) for k, w in enumerate(words))
+
+
+def _one_typo_from(word: str, words, shortest: int = 4) -> bool:
+    """`word` is one edit (a letter dropped, doubled, added, changed or two swapped) from one
+    of `words`, at `shortest` letters or more."""
+    return len(word) >= shortest and any(_one_edit(word, w) for w in words if abs(len(w) - len(word)) <= 1)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def sideways_move(text: str) -> str | None:
+    """The clause that moves straight to a side with an amount, or None (see above)."""
+    for clause in _CLAUSE_BREAK.split(_IDIOM_NOT_A_SIDE.sub(" ", normalise(text).replace("-", " "))):
+        verb = _LINEAR_VERB.search(clause)
+        if not verb or _ROTATION_WORD.search(clause):
+            continue
+        side = _SIDE_AFTER_VERB.search(clause, verb.end())
+        if side and any(q.unit not in ("deg", "rad") for q in said_numbers(clause).amounts):
+            return " ".join(clause.split())
+    return None
+
+
+# A chore this base cannot do, with or without a place ("bring the mug to the kitchen", "go
+# to the kitchen and take the plate", "inspect the bathroom"): a navigation answer would do
+# part of the command (on a robot with a configured "kitchen", drive there without the mug),
+# so, like any sequence with a refused part, no navigation or motion answers it. Not the
+# navigation phrasings "take me to", "bring yourself to", "find your way to", nor "take a
+# left", "turn on the spot".
+_CHORE = re.compile(
+    r"\b(?:pick(?:s|ing|ed)? (?:\w+ ){0,3}?up|grab|grabs|grabbing|grasp\w*|fetch\w*|"
+    r"carr(?:y|ies|ying)(?! on| out)|deliver\w*|lift|lifts|lifting|"
+    r"(?:put|puts|putting)(?! (?:the|your) brakes| on the brakes)|"
+    r"(?<!in )place (?:it|them|the|this|that)|drop (?:it|them|the|off)|releas\w*|hand (?:me|over|it)|"
+    r"give (?:me|it|him|her|them|us)(?! (?:an?|the|your) (?:\w+ )?(?:report|status|update|level))|"
+    r"bring(?:s|ing)?(?! (?:yourself|the robot|it|the platform|us|back)\b)|"
+    r"take(?:s)?(?! (?:me|us|yourself|the robot|a|an|another|it easy|off)\b)|"
+    r"(?<!the )open|opens|close(?! to| by)|closes|clean|wash|switch (?:on|off)|"
+    r"turn (?:on|off) (?:the|a|an|my|your|all) (?!left|right|s\w{2,4}\b)|"
+    r"find(?! (?:your|its) way)|search|look for|inspect\w*)\b")
+
+
+def chore_cue(text: str) -> str | None:
+    """The chore the command asks for (see _CHORE), or None."""
+    return _first_match(_CHORE, text)
+
+
+# A word with a letter English does not write ("fahre 2 Meter vorwärts", "tourne à gauche",
+# "вперёд", "前进两米"): only English commands are answered, and a draw that read "2 Meter"
+# drove 2 m. (Languages written without such letters, "avanza 2 m", are left to the model.)
+# The micro sign is a unit's.
+_NOT_ENGLISH = re.compile(r"\w*[^\W\d_a-zA-Z\u00b5]\w*")
+
+
 # A choice of direction left to the robot ("go left or right, whatever"): any side it took
 # would be a guess, so no motion answers it.
 OPEN_DIRECTION_CUES = tuple(f"{a} or {b}" for pair in (
@@ -664,8 +801,18 @@ def refusal_cue(text: str) -> str | None:
             return f"the command {why} ({cue!r})"
     if m := _UNSAFE_SPEED.search(spaced):
         return f"the command asks for an unsafe speed ({m.group(0)!r})"
+    if full := _full_speed_typo(spaced):
+        return f"the command asks for an unsafe speed ({full!r})"
+    if m := _CIRCLE_RADIUS.search(spaced):
+        return f"the command asks for what this robot cannot do ({m.group(0)!r})"
     if m := _LATERAL_SLIDE.search(spaced):
         return f"the command asks for what this robot cannot do ({m.group(0)!r})"
+    if clause := sideways_move(text):
+        return f"the command asks for what this robot cannot do (sideways: {clause!r})"
+    if m := _NOT_ENGLISH.search(text):
+        return f"the command is not in English ({m.group(0)!r})"
+    if chore := chore_cue(text):
+        return f"the command asks for what this robot cannot do (a chore: {chore!r})"
     return None
 
 
@@ -865,6 +1012,7 @@ def check_grounding(command: str, actions) -> list[str]:
     step_cues = step_direction_cues(command, said) if any(
         {d, _OPPOSITE[d]} <= cues for d in DEFAULT_DIRECTIONS) else None
     findings, amounts = [], list(said.amounts)  # amounts still to carry over, in order
+    named_left_out = []
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
         findings.append(why)  # once, however many motion lines the answer has
     for index, action in enumerate(actions):
@@ -880,6 +1028,7 @@ def check_grounding(command: str, actions) -> list[str]:
             elif (j := _next_said(amounts, value, unit)) is not None:
                 if step_cues:  # said.amounts[i] is amounts[j] (amounts is a suffix of it)
                     own_step = step_cues[len(said.amounts) - len(amounts) + j]
+                named_left_out += amounts[:j]  # named turns only (_next_said)
                 del amounts[:j + 1]  # carried over; named turns before it left out
             elif any(_same(value, q.value) and unit == q.unit for q in said.amounts) and \
                     not any(_same(value, n) for n in said.free):
@@ -894,9 +1043,16 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the direction {direction} is not the one said with its amount")
             elif isinstance(action, DefaultTurn) and direction not in cues:
                 findings.append("a turn with neither an angle nor a side in the command")
+            elif isinstance(action, DefaultTurn) and not side_turn_said(command, direction):
+                findings.append(f"a turn the command does not ask for (its {direction} is "
+                                f"said with no turning word)")
         if getattr(action, "pace", None) is not None and action.pace not in paces:
             findings.append(f"the pace {action.pace} has no cue in the command")
         if isinstance(action, Navigate):
+            chore = chore_cue(command)  # only part of the command: refused whole
+            if chore and (why := f"the command asks for what this robot cannot do (a chore: "
+                                 f"{chore!r})") not in findings:
+                findings.append(why)
             spans = place_spans(command) if spans is None else spans
             if action.place not in spans:
                 findings.append(f"the place {action.place!r} is not named in the command")
@@ -904,6 +1060,10 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"{action.place!r} does not name a place")
     if any(isinstance(a, MOTION_ACTIONS) for a in actions):
         findings += [f"the command's {q} is not in the answer" for q in amounts if not q.named]
+        # "u-turn right" answered `Turn right.`: 90 deg where the command's turn is 180.
+        if any(isinstance(a, DefaultTurn) for a in actions) and (
+                named := named_left_out + [q for q in amounts if q.named]):
+            findings.append(f"the command's named turn ({named[0]}) is answered as a 90 deg turn")
         # A turn with no number ("turn right", "hang a left", "turn around") carries no amount
         # to miss: a 3-epoch run answered "go forward two meters turn right then go forward
         # one more meter" with the two moves alone, 3 m straight on.

@@ -363,8 +363,8 @@ UNCLEAR_LINE = "Cannot comply: the command is unclear, please rephrase it."
 
 
 @pytest.mark.parametrize("command, answer", [
-    ("go to the kitchen and take the glass", "Navigate to kitchen."),
-    ("spin right 700 degrees and then open the door", "Turn right 700 deg."),
+    ("go to the kitchen and sing a song", "Navigate to kitchen."),
+    ("spin right 700 degrees and then tell me a joke", "Turn right 700 deg."),
     ("turn right and then go two meters", "Turn right.\nMove forward 2 m."),
 ])
 def test_a_servers_answer_may_end_in_a_refusal(command, answer):
@@ -610,3 +610,121 @@ def test_what_the_generator_teaches_the_robot_accepts():
             if findings:
                 refused.append((command, findings))
     assert refused == []
+
+
+@pytest.mark.parametrize("command", [
+    "inch to the left 50 cm", "move 2 m to the right", "go left 3 ft",
+    "drive two meters to your right side", "crawl to the left over 50 centimeters",
+    "robot move to your left for time of 1,5 secs", "shift rightward",
+    "Go forward 1 m, then head 2 m to the left.",
+])
+def test_a_straight_move_to_a_side_is_refused_as_sideways(command):
+    """Sideways said with a side alone was a gap: the side is the only direction cue, so
+    "Turn left.\nMove forward 50 cm." grounded as a turn and drove."""
+    assert "cannot do" in str(refusal_cue(command))
+    answer = "Turn left.\nMove forward 50 cm." if "50" in command else "Turn right.\nMove forward 2 m."
+    assert any("cannot do" in f for f in check_grounding(command, parse_response(answer)))
+
+
+@pytest.mark.parametrize("command", [
+    "turn left and go 5 m", "go 2 m and turn left", "move 2 m, take a left", "right, fwd 2m",
+    "hang a right and go 3 ft", "left 3s", "all right, move 2 m", "go left",
+    "go forward two meters turn right then go forward one more meter",
+    "continue spanning 32 ft how much battery do you have left",
+    "change your heading toward the right 135 degrees and then drive 2 m",
+    "drive 1 m then turn right", "rotate to the right for 3 seconds",
+])
+def test_a_side_said_for_a_turn_is_not_sideways(command):
+    assert refusal_cue(command) is None
+
+
+@pytest.mark.parametrize("command", ["fahre 2 Meter vorwärts", "tourne à gauche de 90 degrés",
+                                     "вперёд на 1 метр", "前进两米", "sola dön 90 derece"])
+def test_a_command_not_in_english_moves_nothing(command):
+    """One draw answered "fahre 2 Meter vorwärts" with "Move forward 2 m." (forward is the
+    policy's default direction, so no cue was missing)."""
+    assert "not in English" in str(refusal_cue(command))
+    assert check_grounding(command, parse_response("Move forward 2 m.\nTurn left 90 deg."))
+
+
+@pytest.mark.parametrize("command", ["Turn 90° left", "go forward 2 m, it’s “fine”",
+                                     "move forward 5 µm"])
+def test_degree_signs_micro_signs_and_typographic_quotes_are_english(command):
+    assert refusal_cue(command) is None
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("the fridge is on your right side", "Turn right."),
+    ("take the phone on the left of the pc", "Turn left."),
+    ("robot move to your left and find a red book", "Turn left."),
+])
+def test_a_side_said_of_something_else_is_no_turn(command, answer):
+    """A draw answered HuRIC's "the fridge is on your right side" with `Turn right.` (90 deg
+    the command never asked for): a turn with no angle needs its side said with a turning
+    word, or alone as an operator writes it."""
+    assert any("does not ask for" in f for f in check_grounding(command, parse_response(answer)))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("right, fwd 2m", "Turn right.\nMove forward 2 m."), ("trun left", "Turn left."),
+    ("Hagn a right.", "Turn right."), ("When you're done hanging a left, stop", "Turn left.\nStop."),
+    ("go 2 m and then take a left", "Move forward 2 m.\nTurn left."),
+    ("rotate counterclockwise", "Turn left."),
+])
+def test_a_side_said_with_a_turning_word_or_alone_is_a_turn(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("go to the kitchen and take the glass", "Navigate to kitchen."),
+    ("bring the mug to the kitchen", "Navigate to kitchen."),
+    ("please inspect the bathroom", "Navigate to bathroom."),
+    ("spin right 700 degrees and then open the door", "Turn right 700 deg."),
+    ("pick the cup up and go 2 m forward", "Move forward 2 m."),
+])
+def test_a_chore_is_refused_whole(command, answer):
+    """HuRIC's chores ("bring the mug to the kitchen") were answered with the place alone by
+    two draws: on a robot with a configured "kitchen" it would drive there without the mug.
+    Like any sequence with a part the robot cannot do, nothing of it is done."""
+    assert any("a chore" in f for f in check_grounding(command, parse_response(answer)))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True,
+                                                      open_end=True)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("take me to the kitchen", "Navigate to kitchen."),
+    ("bring yourself to the kitchen", "Navigate to kitchen."),
+    ("find your way to the kitchen", "Navigate to kitchen."),
+    ("put the brakes on", "Stop."), ("bring it to a halt", "Stop."),
+    ("carry on moving for 5 s", "Move forward for 5 s."),
+    ("carry out a right turn", "Turn right."), ("turn on the spot 90 degrees left", "Turn left 90 deg."),
+    ("please give me an obstacle report", "Obstacle report: {obstacles}."),
+    ("go close to the window", "Navigate to window."),
+])
+def test_driving_words_are_no_chore(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+
+
+def test_full_throttle_with_a_typo_is_an_unsafe_speed():
+    """A draw drove "Proceed over 200cm straight ahead, full throttlle please" 2 m."""
+    command = "Proceed over 200cm straight ahead, full throttlle please"
+    assert "unsafe speed" in str(refusal_cue(command))
+    assert check_grounding(command, parse_response("Move forward 200 cm."))
+    for fine in ("do a full turn left", "full stop", "make a full rotation to the right"):
+        assert refusal_cue(fine) is None
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("u-turn right", "Turn right."), ("u-turn R then 3m fwd", "Turn right.\nMove forward 3 m."),
+    ("do a half turn to the left", "Turn left."),
+])
+def test_a_named_turn_is_not_answered_as_a_quarter_turn(command, answer):
+    """A draw answered "u-turn right" with `Turn right.`: 90 deg where the command's turn is
+    180 (named turns may be left out of an answer, so no amount was missing)."""
+    assert any("named turn" in f for f in check_grounding(command, parse_response(answer)))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert check_grounding(command, parse_response(answer.replace("Turn right.", "Turn right 180 deg.")
+                                                    .replace("Turn left.", "Turn left 180 deg."))) == []

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from robot_sft.response_format import (
     REFUSAL_REASONS, DefaultTurn, Move, Refuse, TimedMove, Turn, expand_actions, render_response,
 )
-from robot_sft.grounding import PACE_CUES
+from robot_sft.grounding import FIXED_LINE_CUES, PACE_CUES
 from robot_sft.safety import PlanError, plan_twists
 from training.data import noise, phrases as P
 from training.data.numbers import UNIT_SPELLINGS, mentioned_numbers, say_quantity
@@ -67,6 +67,10 @@ TERSE_FRAMES = {"MOVE_FRAME": ["{verb} {dir} {dist}", "{verb} {dir} {speed} {dis
                 "TURN_FRAME": ["{tverb} {dir} {angle}", "{tverb} {dir} {speed} {angle}"],
                 "TIMED_MOVE_FRAME": ["{verb} {dir} {dur}", "{verb} {dir} {speed} {dur}"],
                 "TIMED_TURN_FRAME": ["{tverb} {dir} {dur}", "{tverb} {dir} {speed} {dur}"]}
+# Clauses run on with no connector, as speech is transcribed and people type ("go forward two
+# meters turn right then ..."): every draw of the recipe without them refused such sequences
+# as unsupported. Only between clauses with no speed or pace, which would attach to either.
+RUN_ON = {"spoken": 0.35, "nonnative": 0.12, "plain": 0.08}
 TERSE_GLUE = 0.35            # terse side letters glued to the angle: "L45", "R90deg", "rt45°"
 _GLUE = re.compile(r"(?<![\w])(L|R|l|r|lt|rt) (?=\d)")
 
@@ -499,8 +503,12 @@ class Composer:
                 self.used.pop()
                 opener = "{a}"
             text = opener.format(a=a.text, a_ing=a.ing)
+        run_on = not any(_paced(a) for c in clauses for a in c.actions)
         for i, b in enumerate(rest):
             last_of_three = len(clauses) == 3 and i == 1
+            if run_on and rng.random() < RUN_ON.get(style, 0.0):
+                text += " " + b.text
+                continue
             joiner = self.pick("FINALLY") if last_of_three and prose and rng.random() < 0.3 \
                 else self.role("joiner")
             if "{b_ing}" in joiner and not b.ing:
@@ -565,6 +573,10 @@ class _Retry(Exception):
     """Internal: draw the row again."""
 
 
+def _paced(action) -> bool:
+    return getattr(action, "speed", None) is not None or getattr(action, "pace", None) is not None
+
+
 def _unsided(frame: str, axis: str) -> str | None:
     """The axis whose direction the frame leaves to the policy's default (forward, left)."""
     return None if any(s in frame for s in ("{dir}", "{fverb}", "{adj}")) else axis
@@ -595,7 +607,10 @@ PROTECTED = (_words("FORWARD", "BACKWARD", "LEFT", "RIGHT", "LEFT_ADJ", "RIGHT_A
              | {w for spellings in UNIT_SPELLINGS.values() for g in spellings for w in g}
              | {w for name, _ in P_PLACES for w in name.split()}  # places are copied
              | {w for name in P_NUMBERED_PLACES for w in re.sub(r"\{\w+\}", " ", name).split()}
-             | {w for cues in PACE_CUES.values() for cue in cues for w in cue.split()})
+             | {w for cues in PACE_CUES.values() for cue in cues for w in cue.split()}
+             # a stop or status line after another needs its word ("tn cw -> what's your
+             # poer level" taught a battery line the check refuses)
+             | {cue for cues in FIXED_LINE_CUES.values() for cue in cues if " " not in cue})
 # Words a writer may capitalise ("Turn Clockwise 90 degrees"): the side must not change.
 DIRECTION_WORDS = frozenset({
     "left", "right", "clockwise", "counterclockwise", "counter-clockwise", "anticlockwise",

@@ -66,6 +66,13 @@ COMPOSED = {"move": "move", "turn": "turn", "turn_default": "default_turn",
             "turn_named": "named_turn", "timed_move": "timed_move", "timed_turn": "timed_turn",
             "sequence": "sequence", "refuse_unbounded": "unbounded",
             "refuse_unsupported_motion": "unsupported"}
+# Stop and status rows said in a composed style as well ("Please have the robot come to a
+# complete stop. Thank you!"): as template rows alone they are short, while the long-winded
+# and formal rows were all motions and refusals, and every draw refused long-winded stops as
+# unbounded motion. Not navigation: a draw with styled navigation rows answered HuRIC's
+# chores ("bring the mug to the kitchen") with the place alone (HuRIC 70.9 %, 80.8 without).
+STYLED_TEMPLATES = ("stop", "status_battery", "status_obstacles")
+STYLED_SHARE = 0.35
 REFUSAL_CATEGORIES = {f"refuse_{key}": key for key in REFUSAL_REASONS} | {
     "refuse_unsupported_motion": "unsupported"}
 # Over-limit rows: these composed motions with out-of-limit quantities.
@@ -301,9 +308,10 @@ def generate_dataset(n: int = 5000, seed: int = 0, heldout_fraction: float = 0.1
         split = "heldout" if rng.random() < heldout_fraction else "train"
         part = splits[split]
         style = "template"
-        if category in COMPOSED or category == "over_limit":
+        styled = category in STYLED_TEMPLATES and rng.random() < STYLED_SHARE
+        if category in COMPOSED or category == "over_limit" or styled:
             over = category == "over_limit"
-            kind = pick(rng, OVER_LIMIT_BASES) if over else COMPOSED[category]
+            kind = pick(rng, OVER_LIMIT_BASES) if over else COMPOSED.get(category, category)
             command, clause = part.composer.command(kind, over=over)
             actions, style = clause.actions, part.composer.style
             template_id = "compose/" + "+".join(part.composer.used)

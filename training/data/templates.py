@@ -99,6 +99,9 @@ TEMPLATES: dict[str, list] = {
         "stop all movement", "stop driving", "stop turning", "stop everything", "halt all motion",
         "apply the brakes", "brake hard", "stand down", "hold up, stop", "quit it",
         "stop the motion now", "please halt", "stop where you are", "that's it, stop",
+        "come to a complete stop", "come to a standstill", "stop in place", "stay where you are",
+        "stop all motion right away", "remain stationary", "hold your position and stop",
+        "bring the robot to a halt", "cease moving", "put the brakes on",
     ],
     "navigate": [
         "go to {place}", "navigate to {place}", "head to {place}", "head over to {place}",
