@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.grounding import (
-    chore_cue, direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues, place_spans,
-    refusal_cue, said_numbers, side_turn_said, unit_mentioned,
+    chore_cue, direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues,
+    place_spans, refusal_cue, said_numbers, side_turn_said, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,

@@ -670,10 +670,8 @@ _IDIOM_NOT_A_SIDE = re.compile(r"\b(?:all right|right (?:now|away|there|here)|th
                                r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|"
                                r"what'?s left)")
 # Steps of a command; not "and", which joins number words too ("one and a half seconds").
-_CLAUSE_BREAK = re.compile(r",(?!\d)|[;:!?>|+&/]|\.(?!\d)|\b(?:then|subsequently|afterwards|after|"
-                           r"followed|once|next|before|finally|first)\b")
-
-
+_CLAUSE_BREAK = re.compile(r",(?!\d)|[;:!?>|+&/]|\.(?!\d)|\b(?:then|subsequently|afterwards|"
+                           r"after|followed|once|next|before|finally|first)\b")
 _SIDE_ALONE = re.compile(r"(?:left|right|l|r|lt|rt|ccw|cw)(?: (?:slow|slowly|fast|quick|quickly))?")
 
 
@@ -699,7 +697,8 @@ _TURNING_BEFORE_A = ("take", "taking", "hang", "hanging", "make", "making", "pul
 
 
 def _turning_word_typo(words: list[str]) -> bool:
-    return any(w != "spanning" and _one_typo_from(w, _TURNING_WORDS) or (
+    """A turning verb with one letter wrong ("spanning" is a distance word, not "spinning")."""
+    return any((w != "spanning" and _one_typo_from(w, _TURNING_WORDS)) or (
         k + 1 < len(words) and words[k + 1] in ("a", "an")
         and _one_typo_from(w, _TURNING_BEFORE_A, shortest=3)) for k, w in enumerate(words))
 
@@ -707,7 +706,8 @@ def _turning_word_typo(words: list[str]) -> bool:
 def _one_typo_from(word: str, words, shortest: int = 4) -> bool:
     """`word` is one edit (a letter dropped, doubled, added, changed or two swapped) from one
     of `words`, at `shortest` letters or more."""
-    return len(word) >= shortest and any(_one_edit(word, w) for w in words if abs(len(w) - len(word)) <= 1)
+    return len(word) >= shortest and any(_one_edit(word, w) for w in words
+                                         if abs(len(w) - len(word)) <= 1)
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -723,7 +723,8 @@ def _one_edit(a: str, b: str) -> bool:
 
 def sideways_move(text: str) -> str | None:
     """The clause that moves straight to a side with an amount, or None (see above)."""
-    for clause in _CLAUSE_BREAK.split(_IDIOM_NOT_A_SIDE.sub(" ", normalise(text).replace("-", " "))):
+    spaced = _IDIOM_NOT_A_SIDE.sub(" ", normalise(text).replace("-", " "))
+    for clause in _CLAUSE_BREAK.split(spaced):
         verb = _LINEAR_VERB.search(clause)
         if not verb or _ROTATION_WORD.search(clause):
             continue
@@ -743,7 +744,8 @@ _CHORE = re.compile(
     r"\b(?:pick(?:s|ing|ed)? (?:\w+ ){0,3}?up|grab|grabs|grabbing|grasp\w*|fetch\w*|"
     r"carr(?:y|ies|ying)(?! on| out)|deliver\w*|lift|lifts|lifting|"
     r"(?:put|puts|putting)(?! (?:the|your) brakes| on the brakes)|"
-    r"(?<!in )place (?:it|them|the|this|that)|drop (?:it|them|the|off)|releas\w*|hand (?:me|over|it)|"
+    r"(?<!in )place (?:it|them|the|this|that)|drop (?:it|them|the|off)|releas\w*|"
+    r"hand (?:me|over|it)|"
     r"give (?:me|it|him|her|them|us)(?! (?:an?|the|your) (?:\w+ )?(?:report|status|update|level))|"
     r"bring(?:s|ing)?(?! (?:yourself|the robot|it|the platform|us|back)\b)|"
     r"take(?:s)?(?! (?:me|us|yourself|the robot|a|an|another|it easy|off)\b)|"
