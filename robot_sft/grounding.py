@@ -352,9 +352,9 @@ def direction_grounded(direction: str, cues: set[str]) -> bool:
 # "Right" that names no side: "right now", "all right", "right away".
 # Only idioms: "turn right then go", "take a right here" name a side; "how much battery do
 # you have left" does not.
-_NOT_A_SIDE = re.compile(r"\b(?:all right|right (?:now|away)|that'?s right|right\?|"
-                         r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|left over|"
-                         r"what'?s left)")
+_SIDE_IDIOMS = (r"all right|right (?:now|away)|that'?s right|"
+                r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|what'?s left")
+_NOT_A_SIDE = re.compile(rf"\b(?:{_SIDE_IDIOMS}|right\?|left over)")
 
 
 def asks_for_a_turn(text: str, said=None) -> bool:
@@ -665,10 +665,8 @@ _ROTATION_WORD = re.compile(
     r"square|triangle|pentagon|hexagon|octagon|shape|sided|"
     r"(?:take|taking|took|hang|hanging|bang|banging|make|making|do|doing|pull|pulling|swing|"
     r"swinging) an?)\b")
-# As _NOT_A_SIDE, but "to the left over 50 cm" keeps its side.
-_IDIOM_NOT_A_SIDE = re.compile(r"\b(?:all right|right (?:now|away|there|here)|that'?s right|"
-                               r"(?:have|has|had|is|are|was|were|got|s|much|still) left\b|"
-                               r"what'?s left)")
+# As _NOT_A_SIDE, but "to the left over 50 cm" keeps its side, and "right there" is none.
+_IDIOM_NOT_A_SIDE = re.compile(rf"\b(?:{_SIDE_IDIOMS}|right (?:there|here))")
 # Steps of a command; not "and", which joins number words too ("one and a half seconds").
 _CLAUSE_BREAK = re.compile(r",(?!\d)|[;:!?>|+&/]|\.(?!\d)|\b(?:then|subsequently|afterwards|"
                            r"after|followed|once|next|before|finally|first)\b")
@@ -801,21 +799,33 @@ def refusal_cue(text: str) -> str | None:
     for cues, why in _NO_MOTION_CUES:
         if cue := _first_cue(spaced, cues):
             return f"the command {why} ({cue!r})"
-    if m := _UNSAFE_SPEED.search(spaced):
-        return f"the command asks for an unsafe speed ({m.group(0)!r})"
-    if full := _full_speed_typo(spaced):
-        return f"the command asks for an unsafe speed ({full!r})"
-    if m := _CIRCLE_RADIUS.search(spaced):
-        return f"the command asks for what this robot cannot do ({m.group(0)!r})"
-    if m := _LATERAL_SLIDE.search(spaced):
-        return f"the command asks for what this robot cannot do ({m.group(0)!r})"
-    if clause := sideways_move(text):
-        return f"the command asks for what this robot cannot do (sideways: {clause!r})"
-    if m := _NOT_ENGLISH.search(text):
-        return f"the command is not in English ({m.group(0)!r})"
-    if chore := chore_cue(text):
-        return f"the command asks for what this robot cannot do (a chore: {chore!r})"
+    for finder, why, label in _NO_MOTION_FINDERS:
+        if found := finder(spaced, text):
+            return _no_motion_reason(why, label, found)
     return None
+
+
+def _no_motion_reason(why: str, label: str, found: str) -> str:
+    return f"the command {why} ({label}{found!r})"
+
+
+def _found(pattern: re.Pattern, text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(0) if m else None
+
+
+_CANNOT = "asks for what this robot cannot do"
+# What rules every motion out beyond the phrase lists, in order: (finder, why, label). A
+# finder reads the command spaced and normalised, or as written, and gives what it found.
+_NO_MOTION_FINDERS = (
+    (lambda spaced, text: _found(_UNSAFE_SPEED, spaced), "asks for an unsafe speed", ""),
+    (lambda spaced, text: _full_speed_typo(spaced), "asks for an unsafe speed", ""),
+    (lambda spaced, text: _found(_CIRCLE_RADIUS, spaced), _CANNOT, ""),
+    (lambda spaced, text: _found(_LATERAL_SLIDE, spaced), _CANNOT, ""),
+    (lambda spaced, text: sideways_move(text), _CANNOT, "sideways: "),
+    (lambda spaced, text: _found(_NOT_ENGLISH, text), "is not in English", ""),
+    (lambda spaced, text: chore_cue(text), _CANNOT, "a chore: "),
+)
 
 
 # ------------------------------------------------------------------ the check
@@ -1052,8 +1062,7 @@ def check_grounding(command: str, actions) -> list[str]:
             findings.append(f"the pace {action.pace} has no cue in the command")
         if isinstance(action, Navigate):
             chore = chore_cue(command)  # only part of the command: refused whole
-            if chore and (why := f"the command asks for what this robot cannot do (a chore: "
-                                 f"{chore!r})") not in findings:
+            if chore and (why := _no_motion_reason(_CANNOT, "a chore: ", chore)) not in findings:
                 findings.append(why)
             spans = place_spans(command) if spans is None else spans
             if action.place not in spans:
