@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from robot_sft.grounding import (
     chore_cue, direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues,
-    place_spans, refusal_cue, said_numbers, side_turn_said, unit_mentioned,
+    place_spans, refusal_cue, said_numbers, side_turn_said, turning_said, unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -252,6 +252,7 @@ class Vocabulary:
     units: frozenset | None = None    # canonical units a free number may take
     directions: frozenset | None = None
     bare_turns: frozenset | None = None  # sides "Turn left." may take (no angle): said ones
+    turn_sides: frozenset | None = None  # sides a turn by an angle or a time may take
     paces: frozenset | None = None    # paces ("slow", "fast") the command asks for
     amounts: tuple = ()               # (number text, unit, named turn): said amounts, in order
     speeds: tuple = ()                # (number text, speed unit): said speeds, with their unit
@@ -326,8 +327,8 @@ def motion_lines(vocabulary: Vocabulary = Vocabulary(), said=None, tag: str = ""
                                                 Lit("."))))
     if turns := v.kept(ANGULAR_DIRECTIONS):
         how_far = _alternatives(how_much(" ", sorted(ANGLE_UNITS), angle), time)
-        if how_far:
-            lines.append(Rule("turn" + tag, seq(Lit("Turn "), words(turns), how_far, angular,
+        if how_far and (sides := [t for t in turns if v.turn_sides is None or t in v.turn_sides]):
+            lines.append(Rule("turn" + tag, seq(Lit("Turn "), words(sides), how_far, angular,
                                                 Lit("."))))
         bare = [t for t in turns if v.bare_turns is None or t in v.bare_turns]
         if bare and said is None:  # "Turn left." needs no number, but its side must be said
@@ -485,6 +486,9 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
         # no `Turn left.` (90 deg) beside a named turn: "u-turn right" is 180 (the check's rule)
         bare_turns=frozenset() if any(q.named for q in said.amounts) else frozenset(
             d for d in cues if side_turn_said(command, d)),
+        # the default side (left) only with a word of turning: "drive 2" is no `Turn left 2 deg.`
+        turn_sides=frozenset(d for d in ANGULAR_DIRECTIONS
+                             if d in cues or turning_said(command, said)),
         paces=frozenset(pace_cues(command)),
         amounts=tuple((format_number(q.value), q.unit, q.named) for q in said.amounts),
         speeds=tuple(dict.fromkeys((format_number(q.value), q.unit) for q in said.speeds)),

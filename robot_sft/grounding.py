@@ -660,7 +660,7 @@ _SIDE_AFTER_VERB = re.compile(
     r"(?: side)?|left|right|leftwards?|rightwards?)\b")
 _ROTATION_WORD = re.compile(
     r"\b(?:turn\w*|rotat\w*|pivot\w*|spin\w*|swivel\w*|twist\w*|yaw\w*|face|facing|heading|"
-    r"\w*orient\w*|circle|revolution|"
+    r"\w*orient\w*|circle|revolution|swing(?:s|ing)? (?:a)?round|"
     r"veer\w*|rot|tn|clockwise|counterclockwise|anticlockwise|degrees?|deg|radians?|rad|"
     r"square|triangle|pentagon|hexagon|octagon|shape|sided|"
     r"(?:take|taking|took|hang|hanging|bang|banging|make|making|do|doing|pull|pulling|swing|"
@@ -692,6 +692,15 @@ _TURNING_WORDS = ("turn", "turning", "rotate", "rotating", "pivot", "pivoting", 
                   "spinning", "swivel", "swiveling", "swivelling", "veer", "veering")
 _TURNING_BEFORE_A = ("take", "taking", "hang", "hanging", "make", "making", "pull", "pulling",
                      "bang", "banging", "swing", "swinging")
+
+
+def turning_said(text: str, said=None) -> bool:
+    """The command has a word of turning ("rotate 90", "do a 360", "one-eighty", "trun 45"),
+    so a turn may take the default side (left) when it names none."""
+    said = said_numbers(text) if said is None else said
+    spaced = normalise(text).replace("-", " ")
+    return bool(_ROTATION_WORD.search(spaced) or _turning_word_typo(spaced.split())
+                or any(q.named for q in said.quantities))
 
 
 def _turning_word_typo(words: list[str]) -> bool:
@@ -1053,6 +1062,12 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the direction {direction} has no cue in the command")
             elif not said_with_its_amount(direction, own_step):
                 findings.append(f"the direction {direction} is not the one said with its amount")
+            elif direction == "left" and isinstance(action, (Turn, TimedMove)) \
+                    and direction not in cues and not turning_said(command, said):
+                # The default side with no word of turning: "drive 2" answered `Turn left 2
+                # deg.` (a free number may be degrees, and left is the default side).
+                findings.append("a turn the command does not ask for (no side and no "
+                                "turning word)")
             elif isinstance(action, DefaultTurn) and direction not in cues:
                 findings.append("a turn with neither an angle nor a side in the command")
             elif isinstance(action, DefaultTurn) and not side_turn_said(command, direction):

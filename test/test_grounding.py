@@ -728,3 +728,28 @@ def test_a_named_turn_is_not_answered_as_a_quarter_turn(command, answer):
     assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
     assert check_grounding(command, parse_response(answer.replace("Turn right.", "Turn right 180 deg.")
                                                     .replace("Turn left.", "Turn left 180 deg."))) == []
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("go forwrd for 2 secnds", "Turn left 2 deg."), ("drive 2", "Turn left 2 deg."),
+    ("move ahead 3 please", "Turn left for 3 s."),
+])
+def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
+    """A number said without a unit may be degrees and left is a turn's default side, so a
+    draw answered "go forwrd for 2 secnds" (both the unit and the verb typo'd) `Turn left 2
+    deg.` and the check took it: a turn nobody asked for. The grammar writes no such line."""
+    assert any("turn the command does not ask for" in f
+               for f in check_grounding(command, parse_response(answer)))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("rotate 90", "Turn left 90 deg."), ("trun 45", "Turn left 45 deg."),
+    ("do a 360", "Turn left 360 deg."), ("about face", "Turn left 180 deg."),
+    ("spin for 3 s", "Turn left for 3 s."), ("swing around for 2 seconds", "Turn left for 2 s."),
+    ("change your heading by 30 degrees", "Turn left 30 deg."),
+    ("drive a 1 meter truangle", "Triangle with 1 m sides, turning left."),
+])
+def test_a_word_of_turning_keeps_the_default_side(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
