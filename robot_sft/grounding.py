@@ -393,6 +393,23 @@ def step_direction_cues(text: str, said: "SaidNumbers") -> tuple | None:
     return tuple(cues for _, cues in per_step)
 
 
+# Steps for a speed: the step breaks but "next" ("over the next 2 seconds"), and the arrows
+# and signs operators join steps with.
+_SPEED_STEP_BREAK = re.compile(r"[;!?]|\.(?!\d)|->|=>|[>|+&]|\b(?:then|subsequently|afterwards|"
+                               r"after that|followed by|after which|once done)\b")
+
+
+def quantity_steps(text: str, said: "SaidNumbers") -> tuple | None:
+    """The step each of the command's said quantities (amounts and speeds, in order) is
+    said in: "ahead 3.6m -> move fwd. @75 cm/s" -> (0, 2). None when the steps' own
+    quantities do not add up to the command's (a unit read across a break)."""
+    steps = []
+    for index, step in enumerate(_SPEED_STEP_BREAK.split(normalise(text))):
+        if step.strip():
+            steps += [index] * len(said_numbers(step).quantities)
+    return tuple(steps) if len(steps) == len(said.quantities) else None
+
+
 def said_with_its_amount(direction: str, step_cues: set[str] | None) -> bool:
     """A motion line's direction agrees with its amount's step: that step names no
     direction on this axis (the whole command's cues decide), or names this one."""
@@ -761,6 +778,44 @@ _CHORE = re.compile(
     r"find(?! (?:your|its) way)|search|look for|inspect\w*)\b")
 
 
+def bare_move(text: str) -> str | None:
+    """A straight move said with no distance or time anywhere in the command ("turn left and
+    go forward", "rotate 90 degrees and drive forward"): endless, and an answer of the turn
+    alone would drop it (a draw turned for HuRIC's "please turn left and go forward"); or
+    such a step beside bounded ones ("go 2 m, then turn right, then go forward"). The step is
+    returned; None where every move has its number, or the step stops or goes to a place."""
+    said = said_numbers(text)
+    bounded = said.free or any(q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS
+                               for q in said.amounts)
+    # With a bound said somewhere, only a step of its own with no number: "go 2 m, then turn
+    # right, then go forward" (not "drive forward, 2 meters": a comma parts no steps here).
+    breaks = _MOVE_STEP_BREAK if bounded else _CLAUSE_BREAK
+    for step in breaks.split(_NOT_A_MOVE.sub(" ", normalise(text).replace("-", " "))):
+        if bounded and (said_numbers(step).quantities or said_numbers(step).free):
+            continue
+        if direction_cues(step) & {"forward", "backward"} and _LINEAR_VERB.search(step) \
+                and not _NEGATION.search(step) \
+                and "stop" not in fixed_line_cues(step) and asked_destination(step) is None \
+                and not _TO_A_PLACE.search(step):
+            return step.strip()
+    return None
+
+
+# Steps for a bare move beside bounded ones: not a full stop ("go fwd. 0.3m" is one step)
+# nor "next" ("for the next 10 s").
+_MOVE_STEP_BREAK = re.compile(r"[;!?]|\b(?:then|subsequently|afterwards|after that|followed by|"
+                              r"after which|once done)\b")
+# Words of a move that ask for none: a preamble ("go ahead and turn left"), "thanks in
+# advance"; and a move said not to be made ("turn right, without moving forward").
+_NOT_A_MOVE = re.compile(r"\bgo ahead(?: and\b|,)|\bin advance\b")
+_NEGATION = re.compile(r"\b(?:without|not|don't|dont|never|no)\b")
+# "go forward to the door", "drive back to the dock": a destination, not an endless move.
+# ("move to front" is a direction: the word after "to" ends the step; "to go" a verb.)
+_TO_A_PLACE = re.compile(r"\b(?:to|into|towards?|till|until)(?: the| a| an| your| my)? (?!(?:left|"
+                         r"right|front|back|rear|forward|backward)\W*$|" + _LINEAR_VERB.pattern[2:]
+                         + r")\w|\bin front of (?!you\b)")
+
+
 def chore_cue(text: str) -> str | None:
     """The chore the command asks for (see _CHORE), or None."""
     return _first_match(_CHORE, text)
@@ -768,9 +823,21 @@ def chore_cue(text: str) -> str | None:
 
 # A word with a letter English does not write ("fahre 2 Meter vorwärts", "tourne à gauche",
 # "вперёд", "前进两米"): only English commands are answered, and a draw that read "2 Meter"
-# drove 2 m. (Languages written without such letters, "avanza 2 m", are left to the model.)
+# drove 2 m. (Languages written without such letters: their driving words, below.)
 # The micro sign is a unit's.
 _NOT_ENGLISH = re.compile(r"\w*[^\W\d_a-zA-Z\u00b5]\w*")
+# The same in languages written in plain letters: the driving words of Spanish, Portuguese,
+# Italian, French, German, Dutch and Indonesian, none an English word (a draw drove
+# "avanza 2 m" 2 m forward: forward is the default direction and "2 m" is said).
+_FOREIGN_WORDS = re.compile(r"\b(?:" + "|".join((
+    "avanza", "avanzar", "avancer", "avanzi", "avanti", "adelante", "atras",
+    "retroceda", "retroceder", "indietro", "recule", "reculer", "vorwaerts", "vorwarts",
+    "rueckwaerts", "ruckwarts", "vooruit", "achteruit", "maju", "mundur",
+    "gira", "girar", "gire", "vire", "ruota", "tourne", "tourner", "drehe", "draai",
+    "izquierda", "derecha", "esquerda", "direita", "sinistra", "destra", "droite", "rechts",
+    "kiri", "kanan", "mueve", "muevete", "muoviti", "fahre", "gehe", "hacia", "vuelta",
+    "metros", "metri", "segundos", "secondi", "secondes", "sekunden", "grados", "graus",
+    "gradi")) + r")\b")
 
 
 # A choice of direction left to the robot ("go left or right, whatever"): any side it took
@@ -803,6 +870,8 @@ def refusal_cue(text: str) -> str | None:
         endless = m.group(0)
     if endless is None and not said_numbers(text).amounts:
         endless = _first_cue(spaced, UNBOUNDED_UNLESS_AMOUNT_CUES)
+    if endless is None:
+        endless = bare_move(text)
     if endless:
         return f"the command asks for motion without end ({endless!r})"
     for cues, why in _NO_MOTION_CUES:
@@ -833,6 +902,7 @@ _NO_MOTION_FINDERS = (
     (lambda spaced, text: _found(_LATERAL_SLIDE, spaced), _CANNOT, ""),
     (lambda spaced, text: sideways_move(text), _CANNOT, "sideways: "),
     (lambda spaced, text: _found(_NOT_ENGLISH, text), "is not in English", ""),
+    (lambda spaced, text: _found(_FOREIGN_WORDS, spaced), "is not in English", ""),
     (lambda spaced, text: chore_cue(text), _CANNOT, "a chore: "),
 )
 
@@ -1042,13 +1112,15 @@ def check_grounding(command: str, actions) -> list[str]:
             if (line := "stop" if isinstance(action, Stop) else action.topic) not in asked:
                 findings.append(f"a {line} line after another line the command does not ask for")
         own_step = None  # the direction cues of the step this line's amount is said in
+        own_amount = None  # which of said.amounts this line carries
         for what, value, unit in _quantities(action):
             if what == "speed":
                 if not any(_same(value, q.value) and unit == q.unit for q in said.speeds):
                     findings += _free_finding(command, said, what, value, unit)
             elif (j := _next_said(amounts, value, unit)) is not None:
-                if step_cues:  # said.amounts[i] is amounts[j] (amounts is a suffix of it)
-                    own_step = step_cues[len(said.amounts) - len(amounts) + j]
+                own_amount = len(said.amounts) - len(amounts) + j  # amounts: a suffix
+                if step_cues:
+                    own_step = step_cues[own_amount]
                 named_left_out += amounts[:j]  # named turns only (_next_said)
                 del amounts[:j + 1]  # carried over; named turns before it left out
             elif any(_same(value, q.value) and unit == q.unit for q in said.amounts) and \
@@ -1057,6 +1129,10 @@ def check_grounding(command: str, actions) -> list[str]:
                                 f"command's order or said once only")
             else:
                 findings += _free_finding(command, said, what, value, unit)
+        if own_amount is not None and getattr(action, "speed", None) is not None \
+                and not _speed_in_step(command, said, own_amount, action):
+            findings.append(f"the speed {format_number(action.speed)} {action.speed_unit} is "
+                            f"said in another step than the line's amount")
         for direction in _directions(action):
             if not direction_grounded(direction, cues):
                 findings.append(f"the direction {direction} has no cue in the command")
@@ -1099,6 +1175,20 @@ def check_grounding(command: str, actions) -> list[str]:
         if place:
             findings.append(f"the command also asks to go to {place!r}, which the answer leaves out")
     return findings + dropped_quantities(command, actions)
+
+
+def _speed_in_step(command: str, said: SaidNumbers, amount: int, action) -> bool:
+    """The line's speed is said in the step of its amount (said.amounts[amount]): "ahead
+    3.6m -> move fwd. @75 cm/s" asks for a bounded leg and then an endless one, and
+    `Move forward 3.6 m at 75 cm/s.` would drive the second's speed over the first's
+    distance. True when the steps cannot be told apart."""
+    steps = quantity_steps(command, said) if len(said.quantities) > 1 else None
+    if steps is None:
+        return True
+    position = [i for i, q in enumerate(said.quantities) if not q.is_speed][amount]
+    said_at = [i for i, q in enumerate(said.quantities)
+               if q.is_speed and q.unit == action.speed_unit and _same(q.value, action.speed)]
+    return not said_at or any(steps[i] == steps[position] for i in said_at)
 
 
 def _next_said(amounts: list, value: float, unit: str) -> int | None:

@@ -320,3 +320,44 @@ def test_spoken_sequences_run_on_without_a_connector_unless_a_pace_would_attach_
     assert 30 < joined.count("go forward two meters turn right") < 150
     assert all(comp.join(paced) != "go forward two meters slowly turn right" for _ in range(200))
 
+
+
+@pytest.mark.parametrize("phrase", P.CONTEXT_BEFORE + P.CONTEXT_AFTER)
+def test_a_context_phrase_changes_nothing_the_robot_reads(phrase):
+    """"there's a cart in the aisle, so back up 1 m": the reason carries no direction,
+    number, pace, turn, place, chore, stop or refusal cue, so the row's answer is the
+    request's alone (obstacle words are allowed: they only gate a status line after
+    another line, which these rows never have)."""
+    from robot_sft.grounding import (
+        asked_destination, asks_for_a_turn, chore_cue, direction_cues, fixed_line_cues,
+        pace_cues, refusal_cue, said_numbers, turning_said)
+
+    text = phrase.strip(" ,")
+    said = said_numbers(text)
+    assert not direction_cues(text) and not said.quantities and not said.free
+    assert not pace_cues(text) and not fixed_line_cues(text) - {"obstacles"}
+    assert refusal_cue(text) is None and chore_cue(text) is None
+    assert asked_destination(text) is None
+    assert not asks_for_a_turn(text) and not turning_said(text)
+
+
+def test_commands_say_why_they_are_given():
+    rng = random.Random(0)
+    composer = C.Composer(rng, frozenset(), new=False)
+    texts = [composer.command("move")[0].lower() for _ in range(400)]
+    before = sum(any(t.startswith(p.lower()) for p in P.CONTEXT_BEFORE) for t in texts)
+    after = sum(any(p.lower() in t for p in P.CONTEXT_AFTER) for t in texts)
+    assert before > 5 and after > 5
+
+
+def test_terse_turns_may_be_the_side_alone():
+    """Operators write "fwd 2m then R", "left, fwd 4ft": a side alone is a 90 deg turn."""
+    rng = random.Random(0)
+    composer = C.Composer(rng, frozenset(), new=False)
+    alone = 0
+    for _ in range(600):
+        text, clause = composer.command("default_turn")
+        if re.fullmatch(r"(?:l|r|lt|rt|left|right|ccw|cw)\W*", text.strip().lower()):
+            alone += 1
+            assert render_response(clause.actions) in ("Turn left.", "Turn right.")
+    assert alone >= 3

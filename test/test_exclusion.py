@@ -26,10 +26,11 @@ def test_near_duplicates(banned, candidate, excluded):
     assert (candidate in NearDuplicates([banned])) == excluded, jaccard(banned, candidate)
 
 
-def test_both_evaluation_sets_are_read_by_default():
-    assert [p.name for p in EVAL_SETS] == ["handwritten_commands.jsonl", "independent_commands.jsonl"]
+def test_every_evaluation_set_is_read_by_default():
+    assert [p.name for p in EVAL_SETS] == ["handwritten_commands.jsonl", "independent_commands.jsonl",
+                                           "outside_a_commands.jsonl", "outside_b_commands.jsonl"]
     commands = eval_set_commands()
-    assert len(commands) == sum(len(read_commands(p)) for p in EVAL_SETS) >= 650 + 38
+    assert len(commands) == sum(len(read_commands(p)) for p in EVAL_SETS) >= 650 + 38 + 500
 
 
 def test_a_missing_set_is_skipped_with_a_note(tmp_path):

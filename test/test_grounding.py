@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from robot_sft.grammar import grounded_grammar, to_regex
 from robot_sft.grounding import (
+    bare_move,
     check_grounding, direction_cues, dropped_quantities, mentioned_numbers, named_turn_angles,
     place_spans, refusal_cue, said_numbers, unit_mentioned,
 )
@@ -647,8 +648,19 @@ def test_a_command_not_in_english_moves_nothing(command):
     assert check_grounding(command, parse_response("Move forward 2 m.\nTurn left 90 deg."))
 
 
+@pytest.mark.parametrize("command", ["avanza 2 m", "vai avanti di 3 metri", "gira a la izquierda 90 grados",
+                                     "recule de 30 cm", "ga 30 meter vooruit", "maju 2 m"])
+def test_a_command_in_another_language_of_plain_letters_moves_nothing(command):
+    """A draw drove "avanza 2 m" 2 m forward (an outside set's command, session 11): forward
+    is the default direction and "2 m" is said."""
+    assert "not in English" in str(refusal_cue(command))
+    assert check_grounding(command, parse_response("Move forward 2 m."))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), "Move forward 2 m.")
+
+
 @pytest.mark.parametrize("command", ["Turn 90° left", "go forward 2 m, it’s “fine”",
-                                     "move forward 5 µm"])
+                                     "move forward 5 µm", "trun left 60 degres", "avance 2 m",
+                                     "advance 2 metres", "go forward 2 m, the gate is to the right"])
 def test_degree_signs_micro_signs_and_typographic_quotes_are_english(command):
     assert refusal_cue(command) is None
 
@@ -753,3 +765,52 @@ def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
 def test_a_word_of_turning_keeps_the_default_side(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
     assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("ahead 3.6m -> move fwd. @75 cm/s.", "Move forward 3.6 m at 75 cm/s."),
+    ("drive precisely 10 cm traveling backward & continue moving frontwards at a steady 0.1 "
+     "metres per second", "Move backward 10 cm at 0.1 m/s."),
+    ("go 2 m then drive on at 0.3 m/s", "Move forward 2 m at 0.3 m/s."),
+])
+def test_a_speed_said_in_another_step_is_not_its_amounts(command, answer):
+    """A draw drove both (session 11's held-out rows): the second step is a speed with no
+    bound, and the answer moved the first step's distance at it."""
+    assert any("another step" in f for f in check_grounding(command, parse_response(answer)))
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("fwd 0.5 m/s 10 s", "Move forward for 10 s at 0.5 m/s."),
+    ("At 0,6 metres per second, navgate for one second.", "Move forward for 1 s at 0.6 m/s."),
+    ("go in front of you moving at 0,05 metres per second over the next 2 seconds",
+     "Move forward for 2 s at 0.05 m/s."),
+    ("go 2 m at 0.3 m/s then turn left 90", "Move forward 2 m at 0.3 m/s.\nTurn left 90 deg."),
+    ("turn right one eighty degrees at one eighty degrees per second", "Turn right 180 deg at 180 deg/s."),
+])
+def test_a_speed_said_with_its_amount_is_grounded(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("please turn left and go forward", "Turn left."),
+    ("rotate 90 degrees and drive forward", "Turn left 90 deg."),
+    ("go 2 m, then turn right, then go forward", "Move forward 2 m.\nTurn right."),
+])
+def test_a_straight_move_said_with_no_bound_moves_nothing(command, answer):
+    """A draw turned for HuRIC's "please turn left and go forward" (session 11): the move has
+    no distance or time (endless, docs/command-policy.md), and the answer left it out."""
+    assert "without end" in str(refusal_cue(command)) or command.startswith("go 2 m")
+    assert check_grounding(command, parse_response(answer))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+
+
+@pytest.mark.parametrize("command", [
+    "Command for the robot: execute a half turn anticlockwise, and thanks in advance.",
+    "please go ahead and make a half turn left.", "go ahead and rotate 90 degrees",
+    "Please make the robot turn to its right side by an angle of 120 degrees, without moving forward.",
+    "go forward to the kitchen", "drive yourself to front door", "go in front of the poster",
+    "Going back to charging station now", "move forward 2 m", "drive forward, 2 meters",
+    "stop moving forward", "go forward 2",
+])
+def test_words_of_a_move_that_ask_for_no_endless_one(command):
+    assert bare_move(command) is None

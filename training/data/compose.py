@@ -41,8 +41,8 @@ FAMILIES: dict[str, list] = {name: value for name, value in vars(P).items()
                              if name.isupper() and isinstance(value, list)}
 
 CORE = P.CORE  # never held out
-STYLES = {"plain": 0.46, "terse": 0.1, "spoken": 0.12, "formal": 0.1, "long": 0.11,
-          "nonnative": 0.11}
+STYLES = {"plain": 0.28, "terse": 0.16, "spoken": 0.12, "formal": 0.1, "long": 0.2,
+          "nonnative": 0.14}
 MAX_WORDS = {"plain": 24, "terse": 16, "spoken": 28, "formal": 28, "long": 38, "nonnative": 24}
 # Command + target characters: keeps every row under the recipe's max_length of 96 tokens
 # (the longest of 20,000 rows: 94 tokens with this cap, 97 without it).
@@ -71,6 +71,9 @@ TERSE_FRAMES = {"MOVE_FRAME": ["{verb} {dir} {dist}", "{verb} {dir} {speed} {dis
 # meters turn right then ..."): every draw of the recipe without them refused such sequences
 # as unsupported. Only between clauses with no speed or pace, which would attach to either.
 RUN_ON = {"spoken": 0.35, "nonnative": 0.12, "plain": 0.08}
+# Per style, how often a command says why it is given (phrases.CONTEXT_BEFORE / _AFTER).
+CONTEXT = {"plain": 0.12, "terse": 0.0, "spoken": 0.25, "formal": 0.15, "long": 0.45,
+           "nonnative": 0.15}
 TERSE_GLUE = 0.35            # terse side letters glued to the angle: "L45", "R90deg", "rt45°"
 _GLUE = re.compile(r"(?<![\w])(L|R|l|r|lt|rt) (?=\d)")
 
@@ -551,6 +554,11 @@ class Composer:
                 question = preamble.lower().startswith(("could", "can", "would"))
             else:
                 self.used.pop()
+        if rng.random() < CONTEXT[style]:
+            if text[:1].islower() and rng.random() < 0.5:  # not before "The user would ..."
+                text = self.pick("CONTEXT_BEFORE") + text
+            else:
+                text = text.rstrip(".!?") + self.pick("CONTEXT_AFTER")
         if style == "formal":
             text = text + self.pick("FORMAL_SUFFIX")
         elif style == "long":

@@ -1,6 +1,6 @@
 """Evaluation commands, and their near-duplicates, never enter the training data.
 
-The hand-written and the independent sets in test/data measure how the model reads
+The hand-written, the independent and the two outside sets in test/data measure how the model reads
 commands the generator did not shape; one of them (or a near copy) in the training data
 would measure memory instead. The generator therefore drops every command that is a
 near-duplicate of an evaluation command:
@@ -30,7 +30,9 @@ from training.data.numbers import mask_numbers
 
 TEST_DATA = Path(__file__).resolve().parents[2] / "test" / "data"
 # Every command file in test/data that measures the model; all are kept out by default.
-EVAL_SETS = (TEST_DATA / "handwritten_commands.jsonl", TEST_DATA / "independent_commands.jsonl")
+EVAL_SETS = tuple(TEST_DATA / name for name in (
+    "handwritten_commands.jsonl", "independent_commands.jsonl", "outside_a_commands.jsonl",
+    "outside_b_commands.jsonl"))
 JACCARD = 0.9
 
 

@@ -274,11 +274,40 @@ PREAMBLE = [
 SUFFIX = [", please", " please", ", thanks", " thank you", " now", " for me", " pls",
           ", if you can", " when you're ready", ", thank you", " immediately", " asap"]
 
+# Why the command is given: people say the situation with the request ("there's a cart in the
+# aisle, so back up 1 m", "... while I watch"). Every draw without these refused such
+# commands as unsupported (an outside set written apart from the generator, session 11).
+# No direction, number, unit, pace, place, chore, stop or turning word: the row's answer
+# is the request's alone (a test checks each phrase with the node's grounding).
+CONTEXT_BEFORE = [
+    "there's a cart in the aisle, so ", "the scanner can't read the label yet, so ",
+    "we're running a calibration test today, so ", "the tech needs more room here, so ",
+    "the camera can't see the shelf yet, so ", "the pallet is blocking the lane, so ",
+    "the sensor readings look odd, so ", "we need to line you up with the bench, so ",
+    "the visitors are arriving soon, so ", "for this test, ", "for the demo, ",
+    "as part of the motor check, ", "while the crew restocks the shelves, ",
+    "the lab is busy today, so ", "okay, the lane is clear now, so ",
+    "my colleague wants to look at the wheels, so ", "there is a box in your path, so ",
+    "the arm can't reach you yet, so ", "we're recording a video of you, so ",
+    "the lidar has a blind spot, so ", "looks like you're not lined up with the rack, so ",
+    "a forklift is coming through, so ", "the floor was just mopped, so ",
+    "the nurse needs the hallway clear, so ", "since the crowd has gone, ",
+    "the kids are playing nearby, so ", "the signal is weak in this corner, so ",
+]
+CONTEXT_AFTER = [
+    " so I can check the readings", " while I watch", " so the camera can see the shelf",
+    " to make room for the cart", " so the tech can finish the job", " for the calibration run",
+    " so we can test the motors", " while I record the video", " so the scanner can read the label",
+    " to let people through", " so I can see the sensor data", " as part of the test",
+    " for the demo", " to get clear of the pallet", " so the nurse can pass",
+    " so everyone can see you", " while we log the data",
+]
+
 # ---------------------------------------------------------------- styles
 # Terse operator shorthand.
 TERSE_MOVE_VERB = ["", "", "", "mv", "go", "drive", "move"]
 TERSE_TURN_VERB = ["rot", "turn", "rotate", "yaw", "spin", "tn", ""]
-TERSE_DEFAULT_TURN_VERB = ["turn", "rot", "tn", "rotate", "yaw"]  # no "spin": see DEFAULT_TURN_VERB
+TERSE_DEFAULT_TURN_VERB = ["turn", "rot", "tn", "rotate", "yaw", ""]  # "": "R, fwd 2m"; never "spin" (DEFAULT_TURN_VERB)
 TERSE_FORWARD = ["fwd", "fw", "forward", "fwd", "ahead", "fwrd", "fwd."]
 TERSE_BACKWARD = ["bwd", "back", "rev", "bk", "backward", "reverse", "bkwd"]
 TERSE_LEFT = ["L", "left", "ccw", "lt", "left", "CCW", "l"]
