@@ -1149,6 +1149,10 @@ def check_grounding(command: str, actions) -> list[str]:
             elif isinstance(action, DefaultTurn) and not side_turn_said(command, direction):
                 findings.append(f"a turn the command does not ask for (its {direction} is "
                                 f"said with no turning word)")
+        if isinstance(action, DefaultTurn) and action.speed is not None:
+            # "carry on spinning clockwise at 0.5 rad/s" answered `Turn right at 0.5 rad/s.`
+            # (a draw, session 11): a rate and no angle asks for no end, not for 90 deg.
+            findings.append("a turn with no angle at a speed (no end said)")
         if getattr(action, "pace", None) is not None and action.pace not in paces:
             findings.append(f"the pace {action.pace} has no cue in the command")
         if isinstance(action, Navigate):

@@ -814,3 +814,13 @@ def test_a_straight_move_said_with_no_bound_moves_nothing(command, answer):
 ])
 def test_words_of_a_move_that_ask_for_no_endless_one(command):
     assert bare_move(command) is None
+
+
+def test_a_turn_with_no_angle_at_a_speed_moves_nothing():
+    """A draw answered "carry on spinning in a clockwise direction with a velocity of 0.5
+    rad/s" with `Turn right at 0.5 rad/s.` (90 deg): a rate and no angle asks for no end."""
+    command = "carry on spinning in a clockwise direction with a velocity of 0.5 rad/s"
+    answer = "Turn right at 0.5 rad/s."
+    assert any("no angle at a speed" in f for f in check_grounding(command, parse_response(answer)))
+    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert check_grounding("turn right slowly", parse_response("Turn right slowly.")) == []
