@@ -393,6 +393,37 @@ def step_direction_cues(text: str, said: "SaidNumbers") -> tuple | None:
     return tuple(cues for _, cues in per_step)
 
 
+def linear_readings(step: str) -> set[tuple]:
+    """The ways a step that names both forward and backward may mean its distances and
+    durations (in order): each takes the direction word nearest before it (else after),
+    nearest after it (else before), or nearest either side. Run-on speech has no break to
+    tell: "go in reverse covering 1.2 metres advance for 3 secs" is back, then forward (a
+    draw drove both legs backward); "move 3 m backward and 2 m forward", "rolling frontward
+    drive four inches and ... scoot for 18 secs back" read otherwise."""
+    words = normalise(step).replace("-", " ").split()
+    ends: list[int] = []  # the word each linear amount ends at
+    for k in range(len(words)):
+        linear = [q for q in said_numbers(" ".join(words[:k + 1])).amounts
+                  if q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS]
+        ends = ends[:len(linear)] + [k] * (len(linear) - len(ends))  # a unit read on
+    cues = [(i, d) for i, w in enumerate(words) for d in direction_cues(w) & {"forward", "backward"}
+            if not (i and words[i - 1] in ("come", "comes", "coming", "came"))]
+    if not cues:
+        return set()
+
+    def before(e):
+        return max((c for c in cues if c[0] < e), default=None)
+
+    def after(e):
+        return min((c for c in cues if c[0] > e), default=None)
+
+    def nearest(e):
+        return min(cues, key=lambda c: (abs(c[0] - e), c[0] > e))
+
+    ways = (lambda e: before(e) or after(e), lambda e: after(e) or before(e), nearest)
+    return {tuple(way(e)[1] for e in ends) for way in ways}
+
+
 # Steps for a speed: the step breaks but "next" ("over the next 2 seconds"), and the arrows
 # and signs operators join steps with.
 _SPEED_STEP_BREAK = re.compile(r"[;!?]|\.(?!\d)|->|=>|[>|+&]|\b(?:then|subsequently|afterwards|"
@@ -1103,6 +1134,7 @@ def check_grounding(command: str, actions) -> list[str]:
     step_cues = step_direction_cues(command, said) if any(
         {d, _OPPOSITE[d]} <= cues for d in DEFAULT_DIRECTIONS) else None
     findings, amounts = [], list(said.amounts)  # amounts still to carry over, in order
+    linear_ways = {}  # said.amounts index -> the way the answer moves it
     named_left_out = []
     if any(isinstance(a, MOTION_ACTIONS) for a in actions) and (why := refusal_cue(command)):
         findings.append(why)  # once, however many motion lines the answer has
@@ -1133,6 +1165,9 @@ def check_grounding(command: str, actions) -> list[str]:
                 and not _speed_in_step(command, said, own_amount, action):
             findings.append(f"the speed {format_number(action.speed)} {action.speed_unit} is "
                             f"said in another step than the line's amount")
+        if own_amount is not None and isinstance(action, (Move, TimedMove)) \
+                and (linear := next(_directions(action))) in ("forward", "backward"):
+            linear_ways[own_amount] = linear
         for direction in _directions(action):
             if not direction_grounded(direction, cues):
                 findings.append(f"the direction {direction} has no cue in the command")
@@ -1164,6 +1199,8 @@ def check_grounding(command: str, actions) -> list[str]:
                 findings.append(f"the place {action.place!r} is not named in the command")
             elif not names_a_place(action.place):
                 findings.append(f"{action.place!r} does not name a place")
+    if step_cues and len(linear_ways) > 1:
+        findings += _ways_unlike_the_words(command, said, linear_ways)
     if any(isinstance(a, MOTION_ACTIONS) for a in actions):
         findings += [f"the command's {q} is not in the answer" for q in amounts if not q.named]
         # "u-turn right" answered `Turn right.`: 90 deg where the command's turn is 180.
@@ -1179,6 +1216,22 @@ def check_grounding(command: str, actions) -> list[str]:
         if place:
             findings.append(f"the command also asks to go to {place!r}, which the answer leaves out")
     return findings + dropped_quantities(command, actions)
+
+
+def _ways_unlike_the_words(command: str, said: SaidNumbers, ways: dict) -> list[str]:
+    """Within a step that names both forward and backward, the answer's ways for its
+    distances and durations must be one reading of its words (`linear_readings`)."""
+    offset, found = 0, []
+    for step in _STEP_BREAK.split(normalise(command)):
+        own = said_numbers(step).amounts if step.strip() else ()
+        indices = [offset + i for i, q in enumerate(own)
+                   if q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS]
+        offset += len(own)
+        if len(indices) > 1 and {"forward", "backward"} <= direction_cues(step) \
+                and all(i in ways for i in indices):
+            if tuple(ways[i] for i in indices) not in linear_readings(step):
+                found.append("the ways of the moves are not what the command's words say")
+    return found
 
 
 def _speed_in_step(command: str, said: SaidNumbers, amount: int, action) -> bool:

@@ -824,3 +824,20 @@ def test_a_turn_with_no_angle_at_a_speed_moves_nothing():
     assert any("no angle at a speed" in f for f in check_grounding(command, parse_response(answer)))
     assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
     assert check_grounding("turn right slowly", parse_response("Turn right slowly.")) == []
+
+
+@pytest.mark.parametrize("command, right, wrong", [
+    ("Go in reverse covering a distance of 1.2 metres advance for a duration of 3 secs.",
+     "Move backward 1.2 m.\nMove forward for 3 s.", "Move backward 1.2 m.\nMove backward for 3 s."),
+    ("move 3 m backward and 2 m forward", "Move backward 3 m.\nMove forward 2 m.",
+     "Move forward 3 m.\nMove backward 2 m."),
+    ("rolling frontward drive four inches and once you're done scoot for a period of 18 secs back",
+     "Move forward 4 in.\nMove backward for 18 s.", "Move backward 4 in.\nMove forward for 18 s."),
+    ("back 1m, cw 45deg, fwd 2m", "Move backward 1 m.\nTurn right 45 deg.\nMove forward 2 m.",
+     "Move backward 1 m.\nTurn right 45 deg.\nMove backward 2 m."),
+])
+def test_moves_run_on_in_one_step_go_the_ways_its_words_say(command, right, wrong):
+    """A draw drove both legs of the first backward (a held-out run-on row, session 11):
+    with no break between them, each leg's way is read from the direction words around it."""
+    assert check_grounding(command, parse_response(right)) == []
+    assert any("ways of the moves" in f for f in check_grounding(command, parse_response(wrong)))
