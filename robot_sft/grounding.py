@@ -408,8 +408,8 @@ def linear_readings(step: str) -> set[tuple]:
         ends = ends[:len(linear)] + [k] * (len(linear) - len(ends))  # a unit read on
     cues = [(i, d) for i, w in enumerate(words) for d in direction_cues(w) & {"forward", "backward"}
             if not (i and words[i - 1] in ("come", "comes", "coming", "came"))]
-    if not cues:
-        return set()
+    if {d for _, d in cues} != {"forward", "backward"}:
+        return set()  # a way said in a phrase the words alone do not show: no reading
 
     def before(e):
         return max((c for c in cues if c[0] < e), default=None)
@@ -1229,7 +1229,11 @@ def _ways_unlike_the_words(command: str, said: SaidNumbers, ways: dict) -> list[
         offset += len(own)
         if len(indices) > 1 and {"forward", "backward"} <= direction_cues(step) \
                 and all(i in ways for i in indices):
-            if tuple(ways[i] for i in indices) not in linear_readings(step):
+            readings = linear_readings(step)
+            answered = tuple(ways[i] for i in indices)
+            # no reading, or one of other length (a unit read on), is no evidence
+            if readings and all(len(r) == len(answered) for r in readings) \
+                    and answered not in readings:
                 found.append("the ways of the moves are not what the command's words say")
     return found
 
