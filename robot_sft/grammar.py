@@ -333,8 +333,10 @@ def motion_lines(vocabulary: Vocabulary = Vocabulary(), said=None, tag: str = ""
         bare = [t for t in turns if v.bare_turns is None or t in v.bare_turns]
         if bare and said is None:  # "Turn left." needs no number, but its side must be said
             # grounded, a pace at most: a rate and no angle asks for no end (the check's rule)
-            paced = [Lit(w) for w in pace_words(v.paces)] if v.paces is not None else None
-            how = angular if paced is None else optional(alt(*paced)) if paced else None
+            if v.paces is None:  # the whole format
+                how = angular
+            else:
+                how = optional(words(pace_words(v.paces))) if v.paces else None
             lines.append(Rule("default-turn" + tag, seq(Lit("Turn "), words(bare), how,
                                                         Lit("."))))
         # a shape's side is a positive distance (a said 0 m carries no shape)

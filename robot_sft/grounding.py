@@ -377,17 +377,24 @@ _STEP_BREAK = re.compile(r"[;!?]|\.(?!\d)|\b(?:then|subsequently|afterwards|afte
                          r"followed by|after which|once done|next)\b")
 
 
+def _steps(text: str, breaks: re.Pattern) -> list[tuple[str, "SaidNumbers"]]:
+    """The command's steps between `breaks` (empty ones left out), each with its numbers."""
+    return [(step, said_numbers(step)) for step in breaks.split(normalise(text)) if step.strip()]
+
+
+def _bounds_a_move(quantity) -> bool:
+    """A distance or a duration: what bounds a straight move (an angle does not)."""
+    return quantity.unit in DISTANCE_UNITS or quantity.unit in TIME_UNITS
+
+
 def step_direction_cues(text: str, said: "SaidNumbers") -> tuple | None:
     """The direction cues of the step each of the command's amounts is said in, in the
     amounts' order: "rotate 180 degrees clockwise so it faces backward, and subsequently
     drive it forward 3 meters" -> ({"right", "backward"}, {"forward"}). None when the steps'
     own amounts do not add up to the command's (a unit read across a break): then only the
     whole command's cues count."""
-    per_step = []
-    for step in _STEP_BREAK.split(normalise(text)):
-        if step.strip():
-            cues = direction_cues(step)
-            per_step += [(q, cues) for q in said_numbers(step).amounts]
+    per_step = [(q, direction_cues(step)) for step, own in _steps(text, _STEP_BREAK)
+                for q in own.amounts]
     if [q for q, _ in per_step] != list(said.amounts):
         return None
     return tuple(cues for _, cues in per_step)
@@ -403,8 +410,7 @@ def linear_readings(step: str) -> set[tuple]:
     words = normalise(step).replace("-", " ").split()
     ends: list[int] = []  # the word each linear amount ends at
     for k in range(len(words)):
-        linear = [q for q in said_numbers(" ".join(words[:k + 1])).amounts
-                  if q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS]
+        linear = [q for q in said_numbers(" ".join(words[:k + 1])).amounts if _bounds_a_move(q)]
         ends = ends[:len(linear)] + [k] * (len(linear) - len(ends))  # a unit read on
     cues = [(i, d) for i, w in enumerate(words) for d in direction_cues(w) & {"forward", "backward"}
             if not (i and words[i - 1] in ("come", "comes", "coming", "came"))]
@@ -434,10 +440,8 @@ def quantity_steps(text: str, said: "SaidNumbers") -> tuple | None:
     """The step each of the command's said quantities (amounts and speeds, in order) is
     said in: "ahead 3.6m -> move fwd. @75 cm/s" -> (0, 2). None when the steps' own
     quantities do not add up to the command's (a unit read across a break)."""
-    steps = []
-    for index, step in enumerate(_SPEED_STEP_BREAK.split(normalise(text))):
-        if step.strip():
-            steps += [index] * len(said_numbers(step).quantities)
+    steps = [index for index, (_, own) in enumerate(_steps(text, _SPEED_STEP_BREAK))
+             for _ in own.quantities]
     return tuple(steps) if len(steps) == len(said.quantities) else None
 
 
@@ -816,13 +820,12 @@ def bare_move(text: str) -> str | None:
     such a step beside bounded ones ("go 2 m, then turn right, then go forward"). The step is
     returned; None where every move has its number, or the step stops or goes to a place."""
     said = said_numbers(text)
-    bounded = said.free or any(q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS
-                               for q in said.amounts)
+    bounded = said.free or any(_bounds_a_move(q) for q in said.amounts)
     # With a bound said somewhere, only a step of its own with no number: "go 2 m, then turn
     # right, then go forward" (not "drive forward, 2 meters": a comma parts no steps here).
     breaks = _MOVE_STEP_BREAK if bounded else _CLAUSE_BREAK
     for step in breaks.split(_NOT_A_MOVE.sub(" ", normalise(text).replace("-", " "))):
-        if bounded and (said_numbers(step).quantities or said_numbers(step).free):
+        if bounded and ((own := said_numbers(step)).quantities or own.free):
             continue
         if direction_cues(step) & {"forward", "backward"} and _LINEAR_VERB.search(step) \
                 and not _NEGATION.search(step) \
@@ -1222,10 +1225,9 @@ def _ways_unlike_the_words(command: str, said: SaidNumbers, ways: dict) -> list[
     """Within a step that names both forward and backward, the answer's ways for its
     distances and durations must be one reading of its words (`linear_readings`)."""
     offset, found = 0, []
-    for step in _STEP_BREAK.split(normalise(command)):
-        own = said_numbers(step).amounts if step.strip() else ()
-        indices = [offset + i for i, q in enumerate(own)
-                   if q.unit in DISTANCE_UNITS or q.unit in TIME_UNITS]
+    for step, own_said in _steps(command, _STEP_BREAK):
+        own = own_said.amounts
+        indices = [offset + i for i, q in enumerate(own) if _bounds_a_move(q)]
         offset += len(own)
         if len(indices) > 1 and {"forward", "backward"} <= direction_cues(step) \
                 and all(i in ways for i in indices):

@@ -39,7 +39,7 @@ from robot_sft.response_format import (
     DEFAULT_SYSTEM_PROMPT, REFUSAL_REASONS, RESPONSE_FORMAT_VERSION, SHAPE_SIDES, Navigate, Refuse,
     Shape, Status, Stop, action_to_dict, intent_of, render_response,
 )
-from robot_sft.grounding import check_grounding, dropped_quantities
+from robot_sft.grounding import check_grounding
 from robot_sft.tutorial import SEED_EXAMPLES  # the tutorial's five, always in train
 from training.data import compose as C, templates as T
 from training.data.exclusion import NearDuplicates, eval_set_commands, normalise_command
@@ -331,11 +331,10 @@ def generate_dataset(n: int = 5000, seed: int = 0, heldout_fraction: float = 0.1
                 misses[category] += 1
                 continue
         key = normalise_command(command)
-        # A row the robot's own check refuses would teach a reply the robot never carries
-        # out (two named turns read as one, "a metre sides" of a "five-sided shape"): drawn
-        # again, so every generated answer is one the node accepts.
-        if key in seen or command in banned or check_grounding(command, actions) \
-                or dropped_quantities(command, actions):
+        # A row the robot's own check (dropped quantities included) refuses would teach a
+        # reply the robot never carries out (two named turns read as one, "a metre sides" of
+        # a "five-sided shape"): drawn again, so every generated answer is one the node accepts.
+        if key in seen or command in banned or check_grounding(command, actions):
             misses[category] += 1
             if misses[category] > 300:  # this category's phrasings are used up
                 del weights[category]
