@@ -20,6 +20,12 @@ from robot_sft.safety import SafetyLimits
 from test_response_format import actions
 
 
+def grammar_allows(command: str, answer: str) -> bool:
+    """The command's own grammar (`grounded_grammar`, as the node decodes with) can write
+    `answer` whole."""
+    return re.fullmatch(to_regex(grounded_grammar(command)), answer) is not None
+
+
 @pytest.mark.parametrize("text, numbers", [
     ("move forward 2 meters", {2.0}),
     ("Go 2.5m then turn 90°", {2.5, 90.0}),
@@ -315,7 +321,7 @@ def test_what_the_grounded_grammar_allows_the_check_accepts(fragments, answer):
     step (a grammar line does not know which step its amount comes from)."""
     command = " ".join(fragments)
     text = render_response(answer)
-    if re.fullmatch(to_regex(grounded_grammar(command)), text):
+    if grammar_allows(command, text):
         actions = parse_response(text)
         findings = [f for f in check_grounding(command, actions)
                     if "is not the one said with its amount" not in f
@@ -351,7 +357,7 @@ def test_a_servers_grammar_puts_a_navigation_first_or_last(command, answer):
     open as the last line only: the model still says it meant one (the planner refuses
     the mix), and cannot write navigation lines on to the token budget."""
     server = to_regex(grounded_grammar(command, navigation_first=True, open_end=True))
-    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert grammar_allows(command, answer)
     assert re.fullmatch(server, answer)
     assert re.fullmatch(server, answer.split("\n")[0])
     first = answer.split("\n")[0]
@@ -381,7 +387,7 @@ def test_a_servers_answer_may_end_in_a_refusal(command, answer):
     server = grounded_grammar(command, navigation_first=True, open_end=True)
     assert re.fullmatch(to_regex(server), refused)
     assert re.fullmatch(to_regex(server), answer)
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), refused)
+    assert not grammar_allows(command, refused)
     reply = decide(refused, 1.0, command, AnswerPolicy(SafetyLimits(), {}))
     assert not reply.ok and not reply.segments and reply.goal is None
     if "\n" in answer:
@@ -440,7 +446,7 @@ def test_the_grounded_grammar_carries_each_said_amount_once_in_order(command, al
      "Move forward 2 m.\nTurn left 180 deg.\nMove forward 2 m."),
 ])
 def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
-    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert grammar_allows(command, answer)
     assert check_grounding(command, parse_response(answer)) == []
 
 
@@ -451,7 +457,7 @@ def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
     ("rotate one quarter turn to the left", "Turn left 1 deg."),
 ])
 def test_the_grounded_grammar_has_no_count_of_a_named_turn_as_an_angle(command, answer):
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -462,8 +468,8 @@ def test_the_grounded_grammar_has_no_count_of_a_named_turn_as_an_angle(command, 
 def test_the_grounded_grammar_has_no_pace_the_command_does_not_ask_for(command, answer):
     """Without a pace word the only continuation of "Move forward 2 m" is ".": the decoder
     takes it without a forward pass."""
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
-    assert re.fullmatch(to_regex(grounded_grammar(command)), re.sub(r" (slowly|quickly)\.", ".", answer))
+    assert not grammar_allows(command, answer)
+    assert grammar_allows(command, re.sub(r" (slowly|quickly)\.", ".", answer))
 
 
 # ---------------------------------------------------------------- in the reply
@@ -557,7 +563,7 @@ def test_connectors_named_turns_and_corrections_block_no_motion():
     assert refusal_cue("do a half circle, then go 1 m") is None
     command = "Please plan a path to the charging station and follow it until you arrive there."
     assert check_grounding(command, parse_response("Navigate to charging station.")) == []
-    assert re.fullmatch(to_regex(grounded_grammar(command)), "Navigate to charging station.")
+    assert grammar_allows(command, "Navigate to charging station.")
 
 
 @pytest.mark.parametrize("command", [
@@ -655,7 +661,7 @@ def test_a_command_in_another_language_of_plain_letters_moves_nothing(command):
     is the default direction and "2 m" is said."""
     assert "not in English" in str(refusal_cue(command))
     assert check_grounding(command, parse_response("Move forward 2 m."))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), "Move forward 2 m.")
+    assert not grammar_allows(command, "Move forward 2 m.")
 
 
 @pytest.mark.parametrize("command", ["Turn 90° left", "go forward 2 m, it’s “fine”",
@@ -675,7 +681,7 @@ def test_a_side_said_of_something_else_is_no_turn(command, answer):
     the command never asked for): a turn with no angle needs its side said with a turning
     word, or alone as an operator writes it."""
     assert any("does not ask for" in f for f in check_grounding(command, parse_response(answer)))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -686,7 +692,7 @@ def test_a_side_said_of_something_else_is_no_turn(command, answer):
 ])
 def test_a_side_said_with_a_turning_word_or_alone_is_a_turn(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
-    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -701,7 +707,7 @@ def test_a_chore_is_refused_whole(command, answer):
     two draws: on a robot with a configured "kitchen" it would drive there without the mug.
     Like any sequence with a part the robot cannot do, nothing of it is done."""
     assert any("a chore" in f for f in check_grounding(command, parse_response(answer)))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
     assert not re.fullmatch(to_regex(grounded_grammar(command, navigation_first=True,
                                                       open_end=True)), answer)
 
@@ -737,7 +743,7 @@ def test_a_named_turn_is_not_answered_as_a_quarter_turn(command, answer):
     """A draw answered "u-turn right" with `Turn right.`: 90 deg where the command's turn is
     180 (named turns may be left out of an answer, so no amount was missing)."""
     assert any("named turn" in f for f in check_grounding(command, parse_response(answer)))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
     assert check_grounding(command, parse_response(answer.replace("Turn right.", "Turn right 180 deg.")
                                                     .replace("Turn left.", "Turn left 180 deg."))) == []
 
@@ -752,7 +758,7 @@ def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
     deg.` and the check took it: a turn nobody asked for. The grammar writes no such line."""
     assert any("turn the command does not ask for" in f
                for f in check_grounding(command, parse_response(answer)))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -764,7 +770,7 @@ def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
 ])
 def test_a_word_of_turning_keeps_the_default_side(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
-    assert re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
@@ -801,7 +807,7 @@ def test_a_straight_move_said_with_no_bound_moves_nothing(command, answer):
     no distance or time (endless, docs/command-policy.md), and the answer left it out."""
     assert "without end" in str(refusal_cue(command)) or command.startswith("go 2 m")
     assert check_grounding(command, parse_response(answer))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command", [
@@ -822,7 +828,7 @@ def test_a_turn_with_no_angle_at_a_speed_moves_nothing():
     command = "carry on spinning in a clockwise direction with a velocity of 0.5 rad/s"
     answer = "Turn right at 0.5 rad/s."
     assert any("no angle at a speed" in f for f in check_grounding(command, parse_response(answer)))
-    assert not re.fullmatch(to_regex(grounded_grammar(command)), answer)
+    assert not grammar_allows(command, answer)
     assert check_grounding("turn right slowly", parse_response("Turn right slowly.")) == []
 
 
