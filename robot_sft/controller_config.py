@@ -93,6 +93,9 @@ PARAMETERS = (
     Param("odom_timeout", 0.5, "Odometry counts as live when the last valid /odom is younger, s; "
           "a closed-loop move whose odometry goes silent longer stops and says so.",
           hard_max=5.0, ceiling=True),
+    Param("odom_loss_wait", 2.0, "When odometry goes silent during a distance/angle move, hold "
+          "still this long for it to return and then go on, closed on it; 0 stops at once, s.",
+          hard_max=10.0),
     Param("odom_loss_open_loop", False, "When odometry is lost during a distance/angle move, "
           "finish it on the planned time (open loop) instead of stopping.", True),
     Param("odom_stall_timeout", 1.0, "Moving with live odometry that shows no progress for "
@@ -168,6 +171,9 @@ def make_config(values: dict) -> ControllerConfig:
     rate = values["max_commands_per_s"]
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0:
         raise ValueError(f"parameter max_commands_per_s must be a number >= 0, got {rate!r}")
+    wait = values["odom_loss_wait"]
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0:
+        raise ValueError(f"parameter odom_loss_wait must be a number >= 0, got {wait!r}")
     for name in ("control_nice", "model_nice"):
         nice = values[name]
         if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:

@@ -107,7 +107,8 @@ class ControllerNode(Node):
         self._dropping = False        # commands are being dropped by the rate limit
         self._motion = MotionExecutor(1.0 / cfg.publish_rate_hz, cfg.odom_timeout,
                                       cfg.cmd_vel_timeout, cfg.use_odometry,
-                                      cfg.odom_stall_timeout, cfg.odom_loss_open_loop)
+                                      cfg.odom_stall_timeout, cfg.odom_loss_open_loop,
+                                      cfg.odom_loss_wait)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.cmd_vel_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
@@ -177,6 +178,7 @@ class ControllerNode(Node):
             self._motion.cmd_vel_timeout = config.cmd_vel_timeout
             self._motion.use_odometry = config.use_odometry
             self._motion.stall_timeout = config.odom_stall_timeout
+            self._motion.odom_loss_wait = config.odom_loss_wait
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ publishing

@@ -15,6 +15,11 @@ time instead is `open_loop_on_loss`), and live odometry that shows no progress f
 `stall_timeout` while motion is commanded ("blocked": a wall, a lifted robot,
 slipping wheels, a frozen driver).
 
+Odometry that goes silent and comes back is common (a driver or a DDS hop busy for a
+moment): with `odom_loss_wait` > 0 the robot holds still once odometry is lost and
+resumes the segment, closed on the returning odometry, if it is back within that wait;
+only then is the plan abandoned. A held segment's time-out does not count the hold.
+
 Odometry is always a little old (published, delivered, then queued behind other
 callbacks): stopping when the last pose reaches the target overshoots by speed x
 age (measured: 5 cm at 0.5 m/s on a loaded machine). So the covered amount is
@@ -78,13 +83,15 @@ def odometry_problem(x: float, y: float, q, stamp_ns: int, now_ns: int) -> str:
 class MotionExecutor:
     def __init__(self, publish_period: float, odom_timeout: float = 0.5,
                  cmd_vel_timeout: float = 0.5, use_odometry: bool = True,
-                 stall_timeout: float = math.inf, open_loop_on_loss: bool = False):
+                 stall_timeout: float = math.inf, open_loop_on_loss: bool = False,
+                 odom_loss_wait: float = 0.0):
         self.publish_period = publish_period
         self.odom_timeout = odom_timeout
         self.cmd_vel_timeout = cmd_vel_timeout
         self.use_odometry = use_odometry
         self.stall_timeout = stall_timeout
         self.open_loop_on_loss = open_loop_on_loss
+        self.odom_loss_wait = odom_loss_wait
         self.pose: Pose2D | None = None
         self._segments: list[TwistSegment] = []
         self._index = 0
@@ -100,6 +107,8 @@ class MotionExecutor:
         self._turned = 0.0                     # signed yaw accumulated since the origin
         self._progress_pose: Pose2D | None = None  # pose when progress was last seen
         self._progress_at: float | None = None     # ...and when
+        self._held_since: float | None = None      # holding still for odometry since
+        self._held = 0.0                           # seconds held in earlier holds
 
     @property
     def active(self) -> bool:
@@ -210,6 +219,15 @@ class MotionExecutor:
             return 0.0
         return now - self._progress_at
 
+    def _waits_for_odometry(self, now: float) -> bool:
+        """A closed segment whose odometry is silent, and the plan is not to finish it
+        open loop: hold still (within odom_loss_wait) or stop."""
+        return self._closed and not self.open_loop_on_loss and not self.odometry_live(now)
+
+    def _held_for(self, now: float) -> float:
+        """Seconds this segment has held still waiting for odometry, the running hold too."""
+        return self._held + (now - self._held_since if self._held_since is not None else 0.0)
+
     def _fault(self, now: float) -> str:
         """Why the plan must be abandoned now because of odometry ("" if not)."""
         if not self.active or self._started_at is None:
@@ -217,14 +235,15 @@ class MotionExecutor:
         stalled = self._no_progress_for(now)
         if stalled >= self.stall_timeout:
             return f"blocked (no progress on odometry for {stalled:.1f} s)"
-        if self._closed and not self.open_loop_on_loss and not self.odometry_live(now):
+        if self._waits_for_odometry(now):
             silent = now - self.pose.stamp
-            return f"odometry lost (no valid odometry for {silent:.2f} s)"
+            if silent > self.odom_timeout + self.odom_loss_wait:
+                return f"odometry lost (no valid odometry for {silent:.2f} s)"
         return ""
 
     def _segment_done(self, now: float) -> str:
         """Why the current segment is over, or "" while it runs."""
-        seg, elapsed = self.segment, now - self._started_at
+        seg, elapsed = self.segment, now - self._started_at - self._held_for(now)
         if seg.is_stop:
             return "stop"
         if not self._closed:
@@ -233,7 +252,7 @@ class MotionExecutor:
             return "odometry"
         if elapsed >= CLOSED_LOOP_TIMEOUT * seg.duration:
             return "odometry time-out"
-        if not self.odometry_live(now) and elapsed >= seg.duration:
+        if self.open_loop_on_loss and not self.odometry_live(now) and elapsed >= seg.duration:
             return "time (odometry lost)"
         return ""
 
@@ -275,11 +294,23 @@ class MotionExecutor:
             return Step((0.0, 0.0), None, event)
         seg = self.segment
         self._last_publish = now
+        if self._waits_for_odometry(now):  # within odom_loss_wait (else a fault above)
+            if self._held_since is None:
+                self._held_since = now
+                event = "; ".join(events + [f"odometry lost: holding still up to "
+                                            f"{self.odom_loss_wait:.2f} s for it to return"])
+            give_up = self.pose.stamp + self.odom_timeout + self.odom_loss_wait + 1e-6
+            return Step((0.0, 0.0), min(now + self.publish_period, give_up), event)
+        if self._held_since is not None:  # odometry is back: go on from where the robot is
+            held, self._held_since = now - self._held_since, None
+            self._held += held
+            self._progress_pose, self._progress_at = self.pose, now
+            event = "; ".join(events + [f"odometry back after holding {held:.2f} s: resuming"])
         wake = now + self.publish_period
         if not self._closed:  # end exactly on time rather than on the next tick
             wake = min(wake, self._started_at + seg.duration)
         else:  # ...and on the predicted crossing, not on the tick or message after it
-            wake = min(wake, self._started_at + CLOSED_LOOP_TIMEOUT * seg.duration,
+            wake = min(wake, self._started_at + self._held + CLOSED_LOOP_TIMEOUT * seg.duration,
                        self._predicted_crossing(now))
             if not self.open_loop_on_loss and self.pose is not None:  # ...and on odometry loss
                 wake = min(wake, self.pose.stamp + self.odom_timeout + 1e-6)

@@ -150,14 +150,38 @@ def test_odometry_fault_mid_move_stops_and_says_so(robot, fault, said):
         faulted = time.monotonic()
         assert stranger.set("sim", "odometry", fault) == (True, "")
         stopped = first_twist_after(probe, faulted, moving=False, timeout=4.0)
-        # silent: odom_timeout (0.5 s); frozen: odom_stall_timeout (1 s) of no progress
+        # silent: odom_timeout (0.5 s), then held still for odom_loss_wait (2 s) before the
+        # plan is given up; frozen: odom_stall_timeout (1 s) of no progress
         assert stopped - faulted < (0.7 if fault == "silent" else 1.3), stopped - faulted
         assert stopped - started < 3.0  # well before the 10 s the move would take
-        assert wait_for(lambda: any(said in r for r in responses_after(probe, since)), 2.0), \
+        assert wait_for(lambda: any(said in r for r in responses_after(probe, since)), 3.0), \
             responses_after(probe, since)
+        assert not [t for t, lx, az in probe.twists if t > stopped and (lx or az)]
     finally:
         assert stranger.set("sim", "odometry", "live") == (True, "")
     time.sleep(0.5)
+    assert nodes.alive("controller"), nodes.log("controller")
+
+
+def test_odometry_back_within_the_wait_resumes_the_move(robot):
+    """The sim's odometry silent for 1 s in the middle of a move: the robot holds still,
+    then finishes the move on the returning odometry; nothing says it stopped."""
+    stranger, nodes = robot
+    probe, since = stranger.probe, time.monotonic()
+    probe.command_pub.publish(String(data="Move forward 1 m at 0.3 m/s."))
+    first_twist_after(probe, since)
+    time.sleep(0.5)
+    try:
+        assert stranger.set("sim", "odometry", "silent") == (True, "")
+        held = first_twist_after(probe, time.monotonic(), moving=False, timeout=4.0)
+        time.sleep(1.0)
+    finally:
+        assert stranger.set("sim", "odometry", "live") == (True, "")
+    resumed = first_twist_after(probe, held, timeout=4.0)
+    assert resumed - held > 0.9  # held still while odometry was silent
+    assert first_twist_after(probe, resumed, moving=False, timeout=8.0)
+    time.sleep(0.3)
+    assert not any("Stopped" in r for r in responses_after(probe, since)), responses_after(probe, since)
     assert nodes.alive("controller"), nodes.log("controller")
 
 

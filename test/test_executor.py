@@ -88,6 +88,73 @@ def test_lost_odometry_stops_the_robot_and_says_so():
     assert events[-1].startswith("Stopped: odometry lost") and "of 1.00 m" in events[-1]
 
 
+def drive_through_gap(segment, gap, odom_loss_wait, odom_period=0.02, publish_period=0.05,
+                      t_end=10.0):
+    """One segment to its end, the robot's odometry silent while measured in `gap`
+    ([start, end) s) and on time otherwise. Returns (end time, travelled, events, moving
+    time); the robot follows each Twist at once, zero ones too."""
+    ex = MotionExecutor(publish_period, odom_timeout=0.5, cmd_vel_timeout=0.5,
+                        odom_loss_wait=odom_loss_wait)
+    changes = [(-1.0, 0.0)]
+
+    def amount_at(when):
+        bounds = [t for t, _ in changes[1:]] + [math.inf]
+        return sum(v * max(0.0, min(when, end) - t) for (t, v), end in zip(changes, bounds))
+
+    def pose(a):
+        return (a, 0.0, 0.0) if segment.distance is not None else (0.0, 0.0, a)
+
+    ex.update_odometry(*pose(0.0), now=-0.01)
+    ex.start([segment])
+    odometry = [k * odom_period for k in range(int(t_end / odom_period))
+                if not gap[0] <= k * odom_period < gap[1]]
+    wake, events = 0.0, []
+    while wake is not None and wake < t_end:
+        if odometry and odometry[0] < wake:
+            t = odometry.pop(0)
+            if ex.update_odometry(*pose(amount_at(t)), now=t):
+                wake = t
+            continue
+        t = wake
+        step = ex.step(t)
+        events += [e for e in (step.event, step.stopped) if e]
+        if step.twist is not None and step.twist[0] + step.twist[1] != changes[-1][1]:
+            changes.append((t, step.twist[0] + step.twist[1]))
+        wake = step.wake_at
+    assert wake is None, f"segment still running at t={t_end}: {events}"
+    moving = sum(min(end, t) - start for (start, v), end in
+                 zip(changes, [c for c, _ in changes[1:]] + [t]) if v)
+    return t, amount_at(t), events, moving
+
+
+@pytest.mark.parametrize("segment", [MOVE_1M, TURN_90_RIGHT])
+def test_odometry_back_within_the_wait_resumes_the_move(segment):
+    """Odometry silent for 1 s in the middle of a move: the robot holds still once it is
+    lost and finishes the move on the returning odometry (it used to stop the plan)."""
+    end, travelled, events, moving = drive_through_gap(segment, (0.6, 1.6), odom_loss_wait=2.0)
+    target = segment.distance if segment.distance is not None else segment.angle
+    assert travelled == pytest.approx(target, abs=0.03)
+    assert not any(e.startswith("Stopped") for e in events)
+    assert any("odometry lost: holding still" in e for e in events)
+    assert any("odometry back after holding" in e for e in events)
+    assert moving == pytest.approx(segment.duration, abs=0.1)  # held, not driven, while lost
+
+
+def test_odometry_not_back_within_the_wait_stops_the_plan():
+    end, travelled, events, _ = drive_through_gap(MOVE_1M, (0.6, 9.0), odom_loss_wait=1.0)
+    # the last pose at 0.58 s; lost at 1.08 s (then held still); given up at 2.08 s
+    assert end == pytest.approx(0.58 + 0.5 + 1.0, abs=0.01)
+    assert travelled == pytest.approx(0.5 * 1.08, abs=0.03)
+    assert events[-1].startswith("Stopped: odometry lost")
+
+
+def test_a_hold_does_not_count_toward_the_move_time_out():
+    """1.9 s held in a 2 s move (time-out 3 s): the move still ends on odometry."""
+    end, travelled, events, _ = drive_through_gap(MOVE_1M, (0.6, 2.9), odom_loss_wait=2.0)
+    assert travelled == pytest.approx(1.0, abs=0.03)
+    assert "ended by odometry" in " ".join(events) and "time-out" not in " ".join(events)
+
+
 def test_lost_odometry_continues_open_loop_only_when_asked():
     """With open_loop_on_loss the prediction is capped at odom_timeout, so the segment
     ends on time (open loop), not when a runaway prediction says so."""

@@ -54,12 +54,16 @@ CLAUSE_WEIGHTS = {"move": 0.30, "turn": 0.19, "default_turn": 0.13, "named_turn"
 SEQUENCE_REFUSAL = 0.2       # share of sequences with one refused part (refused whole)
 MODIFIER_PROB = 0.3          # motions with a pace word or a speed
 TIMED_SPEED_PROB = 0.45      # timed motions with one ("at 0.5 m/s for 10 s")
-MOVE_SPEED_SHARE = 0.6       # of a move's modifiers, a speed in numbers (the rest a pace word)
+MOVE_SPEED_SHARE = 0.7       # of a move's modifiers, a speed in numbers (the rest a pace word)
 HELD_OUT_DRAW = 0.35         # a held-out row draws a hidden component this often per choice
 # Sequences of a leg, a turn said by side or by name, and a leg ("go forward 5 ft, turn
 # left, and go 5 more feet"; "... turn around ..."): few arise from independent draws.
 LEG_TURN_LEG = 0.2
 MIDDLE_TURN = {"default_turn": 0.55, "named_turn": 0.3, "turn": 0.15}
+# Of the other sequences, a turn and then a leg ("turn right and go 2 m", "right, fwd 2m"),
+# the commonest way people steer: from independent draws a turn with no angle came first in
+# 28 of 2,529 rows, and every draw refused "turn right, then move forward 2 m" as unsupported.
+TURN_THEN_LEG = 0.3
 LEG = {"move": 0.8, "timed_move": 0.2}
 # Terse frames (a terse clause has one word order, the first frame that fits, except these:
 # a speed before the amount, "fwd 0.5 m/s 10 s", "bk @0.3m/s 2m").
@@ -471,6 +475,8 @@ class Composer:
         rng = self.rng
         if rng.random() < LEG_TURN_LEG:
             n, kinds = 3, [pick(rng, LEG), pick(rng, MIDDLE_TURN), pick(rng, LEG)]
+        elif rng.random() < TURN_THEN_LEG:
+            n, kinds = 2, [pick(rng, MIDDLE_TURN), pick(rng, LEG)]
         else:
             n = 3 if rng.random() < 0.25 else 2
             kinds = [pick(rng, CLAUSE_WEIGHTS) for _ in range(n)]

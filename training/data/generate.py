@@ -55,7 +55,7 @@ __all__ = ["generate_dataset", "write_dataset", "normalise_command", "add_typo",
 # often.
 CATEGORY_WEIGHTS = {
     "move": 0.12, "turn": 0.08, "turn_default": 0.05, "turn_named": 0.03, "timed_move": 0.06,
-    "timed_turn": 0.03, "sequence": 0.14, "shape": 0.03, "stop": 0.045, "navigate": 0.07,
+    "timed_turn": 0.03, "sequence": 0.18, "shape": 0.03, "stop": 0.045, "navigate": 0.07,
     "status_battery": 0.03, "status_obstacles": 0.03,
     "refuse_unsupported": 0.03, "refuse_unsupported_motion": 0.05, "refuse_unsafe_speed": 0.025,
     "refuse_unbounded": 0.05, "refuse_injection": 0.03, "refuse_language": 0.025,

@@ -129,6 +129,8 @@ TEMPLATES: dict[str, list] = {
         "how much juice do you have", "battery percentage", "remaining battery", "battery check",
         "how much battery is left", "what's your charge", "report your power level",
         "status of the battery", "is your charge low",
+        # as engineers type them
+        "batt level", "batt status", "bat charge", "battery %", "pwr level", "charge?",
     ],
     "status_obstacles": [
         "report any obstacles detected", "is anything in the way", "are there any obstacles",
@@ -142,6 +144,7 @@ TEMPLATES: dict[str, list] = {
         "anything blocking the path", "obstacle check", "is the road clear",
         "report obstacles", "can you see anything ahead", "what's nearby",
         "is there anything near you", "check your surroundings",
+        "obstacles?", "obst check", "path clear?",
     ],
     "refuse_unsupported": [
         "make me a sandwich", "make me a coffee", "tell me a joke", "what's the weather like",
