@@ -252,7 +252,9 @@ class MotionExecutor:
             return "odometry"
         if elapsed >= CLOSED_LOOP_TIMEOUT * seg.duration:
             return "odometry time-out"
-        if self.open_loop_on_loss and not self.odometry_live(now) and elapsed >= seg.duration:
+        # Lost once the planned time is up: done on time, unless the robot waits for it.
+        if (self.open_loop_on_loss or not self.odom_loss_wait) and not self.odometry_live(now) \
+                and elapsed >= seg.duration:
             return "time (odometry lost)"
         return ""
 

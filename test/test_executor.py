@@ -155,6 +155,16 @@ def test_a_hold_does_not_count_toward_the_move_time_out():
     assert "ended by odometry" in " ".join(events) and "time-out" not in " ".join(events)
 
 
+def test_no_wait_is_the_old_behaviour_when_the_planned_time_is_up():
+    """A slow robot whose odometry stops after the planned 2 s: without a wait the segment
+    ends on time, as before odom_loss_wait; with one the robot holds (drive() returns at
+    the hold's first zero Twist)."""
+    _, _, events = drive(MOVE_1M, latency=0.0, scale=0.5, odom_until=2.2)
+    assert "time (odometry lost)" in " ".join(events) and not events[-1].startswith("Stopped")
+    _, _, events = drive(MOVE_1M, latency=0.0, scale=0.5, odom_until=2.2, odom_loss_wait=0.5)
+    assert events[-1].startswith("odometry lost: holding still")
+
+
 def test_lost_odometry_continues_open_loop_only_when_asked():
     """With open_loop_on_loss the prediction is capped at odom_timeout, so the segment
     ends on time (open loop), not when a runaway prediction says so."""
