@@ -149,6 +149,12 @@ def _positive(values: dict, name: str) -> None:
         raise ValueError(f"parameter {name} must be a positive number, got {v!r}")
 
 
+def _non_negative(values: dict, name: str) -> None:
+    v = values[name]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+        raise ValueError(f"parameter {name} must be a number >= 0, got {v!r}")
+
+
 def make_config(values: dict) -> ControllerConfig:
     """Validate a full set of parameter values; ValueError says which one is wrong and why."""
     check_unknown(values, PARAMETERS)
@@ -168,12 +174,8 @@ def make_config(values: dict) -> ControllerConfig:
         if p.hard_max is not None and isinstance(v, (int, float)) and not v <= p.hard_max:
             raise ValueError(f"parameter {p.name} must be at most {p.hard_max:g} (its hard cap), "
                              f"got {v!r}")
-    rate = values["max_commands_per_s"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0:
-        raise ValueError(f"parameter max_commands_per_s must be a number >= 0, got {rate!r}")
-    wait = values["odom_loss_wait"]
-    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0:
-        raise ValueError(f"parameter odom_loss_wait must be a number >= 0, got {wait!r}")
+    for name in ("max_commands_per_s", "odom_loss_wait"):
+        _non_negative(values, name)
     for name in ("control_nice", "model_nice"):
         nice = values[name]
         if isinstance(nice, bool) or not isinstance(nice, int) or not -20 <= nice <= 19:

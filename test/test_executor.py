@@ -14,12 +14,13 @@ MOVE_1M = TwistSegment(0.5, 0.0, 2.0, distance=1.0)
 TURN_90_RIGHT = TwistSegment(0.0, -0.5, math.pi, angle=-math.pi / 2)
 
 
-def drive(segment, latency, odom_period=0.02, publish_period=0.05, scale=1.0,
-          odom_until=math.inf, age_known=True, t_end=10.0, **options):
-    """Run one segment. The robot follows each published Twist at once, at `scale` x
-    the commanded speed; its pose measured at t is delivered at t + latency (until
-    `odom_until`), with its age if `age_known`. Returns (end time, travelled, events);
-    `options` go to the MotionExecutor."""
+def run(segment, deliveries, publish_period=0.05, scale=1.0, age_known=True, t_end=10.0,
+        to_the_end=False, **options):
+    """Run one segment on a MotionExecutor (`options`). The robot follows each published
+    Twist at once, at `scale` x the commanded speed; `deliveries` are (delivered at,
+    measured at) odometry times, each message its age if `age_known`. Ends at the first
+    zero Twist, or with `to_the_end` when the executor has nothing left to do. Returns
+    (end time, travelled, events, seconds moving)."""
     ex = MotionExecutor(publish_period, odom_timeout=0.5, cmd_vel_timeout=0.5, **options)
     changes = [(-1.0, 0.0)]  # (time, commanded linear_x or angular_z from then on)
 
@@ -33,8 +34,7 @@ def drive(segment, latency, odom_period=0.02, publish_period=0.05, scale=1.0,
 
     ex.update_odometry(*pose(0.0), now=-0.01)  # odometry live before the command
     ex.start([segment])
-    measured = [k * odom_period for k in range(int(-0.4 / odom_period), int(t_end / odom_period))]
-    deliveries = [(m + latency, m) for m in measured if m + latency >= 0.0 and m <= odom_until]
+    deliveries = list(deliveries)
     wake, events = 0.0, []
     while wake is not None and wake < t_end:
         if deliveries and deliveries[0][0] < wake:  # an odometry message first
@@ -45,13 +45,24 @@ def drive(segment, latency, odom_period=0.02, publish_period=0.05, scale=1.0,
             continue
         t = wake
         step = ex.step(t)
-        events.append(step.event)
+        events += [e for e in (step.event, step.stopped) if e]
         if step.twist is not None and step.twist[0] + step.twist[1] != changes[-1][1]:
             changes.append((t, step.twist[0] + step.twist[1]))
-        if step.twist == (0.0, 0.0):
-            return t, amount_at(t), [e for e in events + [step.stopped] if e]
         wake = step.wake_at
+        if (step.twist == (0.0, 0.0) and not to_the_end) or wake is None:
+            moving = sum(min(end, t) - start for (start, v), end in
+                         zip(changes, [c for c, _ in changes[1:]] + [t]) if v)
+            return t, amount_at(t), events, moving
     raise AssertionError(f"segment still running at t={t_end}: {events}")
+
+
+def drive(segment, latency, odom_period=0.02, odom_until=math.inf, t_end=10.0, **options):
+    """One segment to its first zero Twist; its pose measured at t is delivered at t +
+    latency (until `odom_until`). Returns (end time, travelled, events); `options` go to
+    run()."""
+    measured = [k * odom_period for k in range(int(-0.4 / odom_period), int(t_end / odom_period))]
+    deliveries = [(m + latency, m) for m in measured if m + latency >= 0.0 and m <= odom_until]
+    return run(segment, deliveries, t_end=t_end, **options)[:3]
 
 
 @pytest.mark.parametrize("segment", [MOVE_1M, TURN_90_RIGHT])
@@ -88,43 +99,13 @@ def test_lost_odometry_stops_the_robot_and_says_so():
     assert events[-1].startswith("Stopped: odometry lost") and "of 1.00 m" in events[-1]
 
 
-def drive_through_gap(segment, gap, odom_loss_wait, odom_period=0.02, publish_period=0.05,
-                      t_end=10.0):
+def drive_through_gap(segment, gap, odom_loss_wait, odom_period=0.02, t_end=10.0):
     """One segment to its end, the robot's odometry silent while measured in `gap`
     ([start, end) s) and on time otherwise. Returns (end time, travelled, events, moving
-    time); the robot follows each Twist at once, zero ones too."""
-    ex = MotionExecutor(publish_period, odom_timeout=0.5, cmd_vel_timeout=0.5,
-                        odom_loss_wait=odom_loss_wait)
-    changes = [(-1.0, 0.0)]
-
-    def amount_at(when):
-        bounds = [t for t, _ in changes[1:]] + [math.inf]
-        return sum(v * max(0.0, min(when, end) - t) for (t, v), end in zip(changes, bounds))
-
-    def pose(a):
-        return (a, 0.0, 0.0) if segment.distance is not None else (0.0, 0.0, a)
-
-    ex.update_odometry(*pose(0.0), now=-0.01)
-    ex.start([segment])
-    odometry = [k * odom_period for k in range(int(t_end / odom_period))
-                if not gap[0] <= k * odom_period < gap[1]]
-    wake, events = 0.0, []
-    while wake is not None and wake < t_end:
-        if odometry and odometry[0] < wake:
-            t = odometry.pop(0)
-            if ex.update_odometry(*pose(amount_at(t)), now=t):
-                wake = t
-            continue
-        t = wake
-        step = ex.step(t)
-        events += [e for e in (step.event, step.stopped) if e]
-        if step.twist is not None and step.twist[0] + step.twist[1] != changes[-1][1]:
-            changes.append((t, step.twist[0] + step.twist[1]))
-        wake = step.wake_at
-    assert wake is None, f"segment still running at t={t_end}: {events}"
-    moving = sum(min(end, t) - start for (start, v), end in
-                 zip(changes, [c for c, _ in changes[1:]] + [t]) if v)
-    return t, amount_at(t), events, moving
+    time)."""
+    measured = [k * odom_period for k in range(int(t_end / odom_period))]
+    deliveries = [(m, m) for m in measured if not gap[0] <= m < gap[1]]
+    return run(segment, deliveries, t_end=t_end, to_the_end=True, odom_loss_wait=odom_loss_wait)
 
 
 @pytest.mark.parametrize("segment", [MOVE_1M, TURN_90_RIGHT])

@@ -59,7 +59,7 @@ HELD_OUT_DRAW = 0.35         # a held-out row draws a hidden component this ofte
 # Sequences of a leg, a turn said by side or by name, and a leg ("go forward 5 ft, turn
 # left, and go 5 more feet"; "... turn around ..."): few arise from independent draws.
 LEG_TURN_LEG = 0.2
-MIDDLE_TURN = {"default_turn": 0.55, "named_turn": 0.3, "turn": 0.15}
+LEG_TURN = {"default_turn": 0.55, "named_turn": 0.3, "turn": 0.15}  # the turn beside a leg
 # Of the other sequences, a turn and then a leg ("turn right and go 2 m", "right, fwd 2m"),
 # the commonest way people steer: from independent draws a turn with no angle came first in
 # 28 of 2,529 rows, and every draw refused "turn right, then move forward 2 m" as unsupported.
@@ -474,9 +474,9 @@ class Composer:
     def sequence(self, over: bool = False, prob: float = 0.15) -> Clause:
         rng = self.rng
         if rng.random() < LEG_TURN_LEG:
-            n, kinds = 3, [pick(rng, LEG), pick(rng, MIDDLE_TURN), pick(rng, LEG)]
+            n, kinds = 3, [pick(rng, LEG), pick(rng, LEG_TURN), pick(rng, LEG)]
         elif rng.random() < TURN_THEN_LEG:
-            n, kinds = 2, [pick(rng, MIDDLE_TURN), pick(rng, LEG)]
+            n, kinds = 2, [pick(rng, LEG_TURN), pick(rng, LEG)]
         else:
             n = 3 if rng.random() < 0.25 else 2
             kinds = [pick(rng, CLAUSE_WEIGHTS) for _ in range(n)]
