@@ -18,11 +18,12 @@ STOP_WORDS = frozenset({
     "stop", "halt", "freeze", "estop", "abort", "emergency", "enough", "whoa", "woah",
     "stopp", "arrête", "arrete", "alto",  # common enough to honour without a model
 })
-STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move")
+STOP_PHRASES = ("e stop", "stand still", "dont move", "do not move", "no more moving",
+                "no more move", "no more motion")
 _FILLER_WORDS = frozenset({
     "now", "please", "immediately", "right", "away", "the", "robot", "it", "all",
     "motion", "moving", "movement", "everything", "just", "hey", "ok", "okay", "you",
-    "at", "once", "asap", "thats", "that", "is", "stay",
+    "at", "once", "asap", "thats", "that", "is", "stay", "there", "here",  # "freeze right there"
 })
 
 _STOP_PHRASES = re.compile(r"\b(?:" + "|".join(STOP_PHRASES) + r")\b")

@@ -34,7 +34,8 @@ from functools import lru_cache
 
 from robot_sft.grounding import (
     chore_cue, direction_cues, direction_grounded, fixed_line_cues, names_a_place, pace_cues,
-    place_spans, refusal_cue, said_numbers, side_turn_said, turning_said, unit_mentioned,
+    place_spans, refusal_cue, said_numbers, side_turn_said, straight_move_said, turning_said,
+    unit_mentioned,
 )
 from robot_sft.response_format import (
     ANGLE_UNITS, ANGULAR_DIRECTIONS, ANGULAR_SPEED_UNITS, DISTANCE_UNITS, LINEAR_DIRECTIONS,
@@ -483,11 +484,13 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
     endless = refusal_cue(command) is not None  # no motion grounds "... forever", "full speed"
     said = said_numbers(command)
     free = {format_number(n) for n in said.free}
+    straight = straight_move_said(command, said)  # no `Move` line where only turning is said
     vocabulary = Vocabulary(
         numbers=tuple(sorted(free, key=len, reverse=True)),
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),
         directions=frozenset(d for d in LINEAR_DIRECTIONS + ANGULAR_DIRECTIONS
-                             if direction_grounded(d, cues) and not endless),
+                             if direction_grounded(d, cues) and not endless
+                             and (straight or d not in LINEAR_DIRECTIONS)),
         # no `Turn left.` (90 deg) beside a named turn: "u-turn right" is 180 (the check's rule)
         bare_turns=frozenset() if any(q.named for q in said.amounts) else frozenset(
             d for d in cues if side_turn_said(command, d)),

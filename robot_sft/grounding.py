@@ -16,6 +16,8 @@ What counts as said (docs/command-policy.md):
   names: forward for a straight move and left (counter-clockwise) for a turn with an
   angle, when the command names no opposite direction; `Turn left.` (no angle) needs
   its side said ("turn" alone is unclear);
+- a straight move needs some straight motion said: a distance, a linear speed, forward or
+  backward, or a word of going (`straight_move_said`: "rotate for 2 s" is no `Move`);
 - a place is a run of the command's own words that names something ("that place" does
   not);
 - a number said with a unit is an amount (`said_numbers`): an answer carries each once, in
@@ -35,8 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from robot_sft.response_format import (
-    DISTANCE_UNITS, MOTION_ACTIONS, TIME_UNITS, DefaultTurn, Move, Navigate, Shape, Status, Stop,
-    TimedMove, Turn, format_number,
+    DISTANCE_UNITS, LINEAR_SPEED_UNITS, MOTION_ACTIONS, TIME_UNITS, DefaultTurn, Move, Navigate,
+    Shape, Status, Stop, TimedMove, Turn, format_number,
 )
 
 # ------------------------------------------------------------------ numbers
@@ -763,6 +765,30 @@ def turning_said(text: str, said=None) -> bool:
                 or any(q.named for q in said.quantities))
 
 
+# A word of going straight ("roll", "drive", "back up"): what a Move line needs when the
+# command says no distance, no linear speed and neither forward nor backward. Not
+# "continue" or "carry on" ("continuing the rotation for 2 seconds"), nor "navigate", nor
+# "heading" ("change your heading for 2 s").
+_GOING_WORD = re.compile(
+    r"\b(?:move|go|drive|travel\w*|roll|inch|step|walk|ride|cruise|creep|crawl|proceed|run|"
+    r"advance|make your way|take the robot|displace yourself|bring yourself|get moving|push|"
+    r"cover|traverse|scoot|leg|distance)(?:s|es|ing|ed)?\b|"
+    r"\b(?:moving|going|gone|went|driving|drove|rolling|inching|riding|ran|stepping|walking|"
+    r"travell?ing|covering|heads?)\b")  # "head over the next 2 secs"; not "heading" (a turn's)
+
+
+def straight_move_said(text: str, said=None) -> bool:
+    """The command asks for some straight motion: a distance or a linear speed, forward or
+    backward, or a word of going. "rotate clockwise for 2 seconds" does not, so `Turn
+    right.` then `Move forward for 2 s.` (a draw, session 13) drives where nothing said to."""
+    said = said_numbers(text) if said is None else said
+    if any(q.unit in DISTANCE_UNITS or q.unit in LINEAR_SPEED_UNITS for q in said.quantities):
+        return True
+    if direction_cues(text) & {"forward", "backward"}:
+        return True
+    return bool(_GOING_WORD.search(normalise(text).replace("-", " ")))
+
+
 def _turning_word_typo(words: list[str]) -> bool:
     """A turning verb with one letter wrong ("spanning" is a distance word, not "spinning")."""
     return any((w != "spanning" and _one_typo_from(w, _TURNING_WORDS)) or (
@@ -1265,6 +1291,10 @@ def check_grounding(command: str, actions) -> list[str]:
         # one more meter" with the two moves alone, 3 m straight on.
         if not any(_rotates(a) for a in actions) and asks_for_a_turn(command, said):
             findings.append("the command's turn is not in the answer")
+        if any(isinstance(a, (Move, TimedMove)) and not _rotates(a) for a in actions) \
+                and not straight_move_said(command, said):
+            findings.append("a straight move the command does not ask for (no distance, no "
+                            "forward or backward, no word of going)")
         place = None if any(isinstance(a, Navigate) for a in actions) else asked_destination(command)
         if place:
             findings.append(f"the command also asks to go to {place!r}, which the answer leaves out")

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
     "stop now please", "please stop", "Stop the robot!", "stop moving", "stop immediately",
     "  stop  ", "ＳＴＯＰ", "e-stop", "abort", "don't move", "stand still", "hey robot, stop!",
     "Stop, stop, stop", "arrête", "halt right now", "enough", "That's enough!", "whoa",
+    "freeze right there", "No more moving, freeze", "stop there", "stay right here, stop",
 ])
 def test_stop_commands(text):
     assert is_stop_command(text)
@@ -31,6 +32,7 @@ def test_stop_commands(text):
 @pytest.mark.parametrize("text", [
     "", "   ", "move forward 1 m", "stop at the kitchen", "stop and turn left 90 deg",
     "non-stop dancing", "go to the bus stop", "don't stop", "stop 3", "turn left",
+    "no more", "stay here", "stop over there by the door", "go there",
     "stop " * 100,
 ])
 def test_not_stop_commands(text):

@@ -796,6 +796,35 @@ def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
 
 
 @pytest.mark.parametrize("command, answer", [
+    # session 13: a draw answered the rotation's duration as a drive
+    ("Could you have the robot turn clockwise in place, continuing the rotation for a duration "
+     "of 2 seconds?", "Turn right.\nMove forward for 2 s."),
+    ("rotate for 2 seconds", "Move forward for 2 s."),
+    ("Turn left with 0.3 rad per second speed, four seconds",
+     "Move forward for 4 s."),
+    ("spin clockwise, keep it up for three seconds", "Turn right.\nMove forward for 3 s."),
+])
+def test_a_straight_move_needs_a_word_of_going(command, answer):
+    """A command that only turns grounds no `Move` line: its duration is the turn's."""
+    assert any("straight move the command does not ask for" in f
+               for f in check_grounding(command, parse_response(answer)))
+    assert not grammar_allows(command, answer)
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("go for 2 seconds", "Move forward for 2 s."), ("scoot for 3 s", "Move forward for 3 s."),
+    ("could you take the robot for the next 0,5s?", "Move forward for 0.5 s."),
+    ("turn right then 2 seconds straight", "Turn right.\nMove forward for 2 s."),
+    ("rotate left, back 3 s", "Turn left.\nMove backward for 3 s."),
+    ("spin left 90 and then 1 m", "Turn left 90 deg.\nMove forward 1 m."),
+    ("turn right, then keep going for 4 seconds", "Turn right.\nMove forward for 4 s."),
+])
+def test_a_said_distance_direction_or_word_of_going_grounds_a_move(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+    assert grammar_allows(command, answer)
+
+
+@pytest.mark.parametrize("command, answer", [
     ("rotate 90", "Turn left 90 deg."), ("trun 45", "Turn left 45 deg."),
     ("do a 360", "Turn left 360 deg."), ("about face", "Turn left 180 deg."),
     ("spin for 3 s", "Turn left for 3 s."), ("swing around for 2 seconds", "Turn left for 2 s."),
