@@ -20,10 +20,8 @@ what the robot does. Rules, in order:
    that person": "Turn right 700 deg.", then "Cannot comply"), so nothing moves: the
    command is refused as unclear. Only a further motion after an answer that carries
    every amount the command said ("go forward three meter and half": "Move forward 3.5
-   m.", then a second "Move") was the model's own invention, and that answer stands; an
-   answer that moves nothing stands (a stop, a status, a navigation to a place the robot
-   does not know: "plan a route to the living room and drive there" says the place is
-   unknown, which is true whatever line the model meant next).
+   m.", then a second "Move") was the model's own invention, and that answer stands; a
+   stop or status answer moves nothing and stands.
 
 Pure Python (the model is passed in): no torch, no rclpy.
 """
@@ -81,7 +79,7 @@ def decide(text: str, confidence: float, command: str, policy: AnswerPolicy,
     reply = build_reply(text, policy.limits, policy.places, battery, obstacles,
                         command if policy.ground else None)
     acts = bool(reply.segments) or reply.goal is not None
-    if policy.ground and acts and _left_undone(text, meant_more, command):
+    if policy.ground and _left_undone(text, meant_more, command):
         return Reply(f"{UNCLEAR}\nNot moving: the model meant a further line "
                      f"({meant_more.strip()!r} ...) that the command does not ground.", ok=False)
     if acts and confidence < policy.min_confidence:
