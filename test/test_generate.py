@@ -461,3 +461,15 @@ def test_stops_and_status_questions_are_said_in_every_style(rows):
     assert 0.2 < 1 - styles["template"] / len(fixed) < 0.5, styles
     stops = [r for r in fixed if r["category"] == "stop" and r["style"] in ("formal", "long")]
     assert stops and all(r["messages"][2]["content"] == "Stop." for r in stops)
+
+
+def test_every_navigation_template_is_one_the_node_accepts():
+    """A template the node's check refuses is redrawn every time, so it teaches nothing: "plan
+    a route to {place} and take it" reads as a chore ("take"; a session-13 trial had it)."""
+    from robot_sft.grounding import check_grounding
+    from robot_sft.response_format import Navigate
+    from training.data.templates import TEMPLATES
+
+    refused = [t for t in TEMPLATES["navigate"]
+               if check_grounding(t.format(place="the kitchen"), [Navigate("kitchen")])]
+    assert refused == []
