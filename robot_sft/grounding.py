@@ -429,7 +429,12 @@ def linear_readings(step: str) -> set[tuple]:
         return min(cues, key=lambda c: (abs(c[0] - e), c[0] > e))
 
     ways = (lambda e: before(e) or after(e), lambda e: after(e) or before(e), nearest)
-    return {tuple(way(e)[1] for e in ends) for way in ways}
+    readings = [tuple(way(e) for e in ends) for way in ways]
+    # A reading that gives one direction word two amounts and another word none reads the
+    # step's words wrong: "back 1m, cw 45deg, fwd 2m" is not forward twice (a draw drove its
+    # first leg forward), nor "move 3 m backward and 2 m forward" backward twice.
+    kept = [r for r in readings if len(set(r)) == len(r) or set(r) >= set(cues)] or readings
+    return {tuple(d for _, d in reading) for reading in kept}
 
 
 # Steps for a speed: the step breaks but "next" ("over the next 2 seconds"), and the arrows

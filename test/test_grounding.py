@@ -908,6 +908,11 @@ def test_a_turn_with_no_angle_at_a_speed_moves_nothing():
      "Move forward 4 in.\nMove backward for 18 s.", "Move backward 4 in.\nMove forward for 18 s."),
     ("back 1m, cw 45deg, fwd 2m", "Move backward 1 m.\nTurn right 45 deg.\nMove forward 2 m.",
      "Move backward 1 m.\nTurn right 45 deg.\nMove backward 2 m."),
+    # session 13: a draw drove the first leg forward; "fwd" read for both amounts
+    ("back 1m, cw 45deg, fwd 2m", "Move backward 1 m.\nTurn right 45 deg.\nMove forward 2 m.",
+     "Move forward 1 m.\nTurn right 45 deg.\nMove forward 2 m."),
+    ("move 3 m backward and 2 m forward", "Move backward 3 m.\nMove forward 2 m.",
+     "Move backward 3 m.\nMove backward 2 m."),
 ])
 def test_moves_run_on_in_one_step_go_the_ways_its_words_say(command, right, wrong):
     """A draw drove both legs of the first backward (a held-out run-on row, session 11):
