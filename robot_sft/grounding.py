@@ -631,7 +631,15 @@ _KEEP_GOING = re.compile(
     r"\b(?:keep|carry on|continue|go on|stay)(?: on)? (?:going|moving|driving|rolling|turning|"
     rf"spinning|rotating)(?: (?:{_DIRECTION_WORDS}))*"
     r"(?: (?:without stopping|without a break|non stop|nonstop|continuously|constantly))?"
-    r"(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b))")
+    # what may follow it: an end, a next step, politeness or a reason ("carry on spinning
+    # anti-clockwise so the camera can see the shelf": a draw turned 90 deg for it)
+    # ("so" a purpose, not the spoken filler of "continue driving so for roughly five mins")
+    r"(?= *(?:$|[.,;!?]|and\b|then\b|after\b|after that\b|please\b|because\b|since\b|if\b|"
+    r"thanks?\b|(?:so|so that|while) (?:i|we|you|they|the|everyone|people|someone|it)\b))")
+# The verbs of _KEEP_GOING with one letter wrong ("continue rtoating clockwise"); not "going"
+# ("doing"), the shortest.
+_KEEP_GOING_WORDS = ("continue", "moving", "driving", "rolling", "turning", "spinning",
+                     "rotating")
 # Speeds the policy refuses outright (docs/command-policy.md): a bounded answer at the
 # default pace would ignore what was asked.
 UNSAFE_SPEED_CUES = ("as fast as possible", "as fast as you can", "full speed", "top speed",
@@ -940,6 +948,12 @@ _MENDABLE = frozenset(w for cues, _ in _TYPO_MENDED_CUES for c in cues for w in 
                       if len(w) >= 6 and w.isalpha())
 
 
+def _keep_going_mended(spaced: str) -> str:
+    """`spaced` with each word one edit from a verb of _KEEP_GOING written as that verb."""
+    return " ".join(next((v for v in _KEEP_GOING_WORDS if w != v and _one_edit(w, v)), w)
+                    if len(w) >= 5 else w for w in spaced.split())
+
+
 def _typos_mended(spaced: str) -> str:
     """`spaced` with each word one edit from a word of _MENDABLE (and not itself a word of
     it) written as that word."""
@@ -977,6 +991,8 @@ def refusal_cue(text: str) -> str | None:
     endless = _first_cue(spaced, UNBOUNDED_CUES)
     if endless is None and (m := _KEEP_GOING.search(spaced)):
         endless = m.group(0)
+    if endless is None and (m := _KEEP_GOING.search(_keep_going_mended(spaced))):
+        endless = f"{m.group(0)}, misspelt"
     if endless is None and not said_numbers(text).amounts:
         endless = _first_cue(spaced, UNBOUNDED_UNLESS_AMOUNT_CUES)
     if endless is None:

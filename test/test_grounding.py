@@ -753,6 +753,13 @@ def test_full_throttle_with_a_typo_is_an_unsafe_speed():
     ("continue straight for the 60 secs and also after advance until the battery runs low",
      "Move forward for 60 s.", "without end"),
     ("turn left till you face the door", "Turn left.", "without end"),
+    # session 13, a trial adapter's held-out answers: a reason after the endless turn, and
+    # the turning verb misspelt
+    ("Please proceed to carry on spinning anti-clockwise so the camera can see the shelf. "
+     "Thank you.", "Turn left.", "without end"),
+    ("continue rtoating in a clockwise direction. Then step rearward for 2 seconds straight!",
+     "Turn right.\nMove backward for 2 s.", "without end"),
+    ("keep turning left while I watch", "Turn left.", "without end"),
 ])
 def test_refusing_phrases_with_a_typo_or_a_bound_elsewhere_still_refuse(command, answer, why):
     assert why in str(refusal_cue(command))
@@ -764,6 +771,9 @@ def test_refusing_phrases_with_a_typo_or_a_bound_elsewhere_still_refuse(command,
     "Please make the robot execute a one-eighty, rotating clockwise until it faces the way it came.",
     "go forward 2 m quikly", "turn left 90 degrees then go 2 meters", "do a full turn left",
     "move fwd 3 m, then stop", "drive forward 1 m at 0.3 m/s", "go to the kitchen",
+    # a bound after "keep going", a filler "so" before it, "doing" is no misspelt "going"
+    "heading to the front continue driving so for roughly five mins",
+    "keep going for 5 s so I can watch", "keep doing that for 5 s", "keep roling left 3 m",
 ])
 def test_a_mended_word_or_a_bounded_until_refuses_nothing(command):
     assert refusal_cue(command) is None
