@@ -53,11 +53,37 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", text)  # numbers count as words: "stop 3" is not a stop
 
 
+# After a stop clause, words that ask for something more ("stop, then turn left", "stop and
+# report the battery"): such a command goes to the model (which preempts motion too). Without
+# any of them the rest is the reason ("e-stop, person in aisle"), and the stop is served now.
+_MORE_REQUESTED = frozenset({
+    "go", "move", "drive", "turn", "rotate", "spin", "back", "reverse", "head", "navigate",
+    "continue", "resume", "then", "after", "afterwards", "next", "report", "battery",
+    "obstacle", "obstacles", "status", "check", "tell", "come", "return", "follow", "start",
+    "keep", "proceed", "advance", "forward", "left", "right", "and", "but", "to", "wait",
+    "scan", "charge", "dock", "why", "what", "how", "where", "dont", "not", "never",
+})
+_CLAUSE_END = re.compile(r"[,;:.!?]|\s[-\u2013\u2014]\s")
+
+
 def is_stop_command(text: str) -> bool:
-    """True when the command only asks the robot to stop (any case, punctuation, politeness)."""
+    """True when the command only asks the robot to stop (any case, punctuation, politeness),
+    perhaps with a reason after the stop ("e-stop, person in aisle", "stop! someone is in
+    front of you"): no number and no word of a further request follows."""
     if not isinstance(text, str) or len(text) > 200:
         return False
-    words = _words(text)
+    if _only_stop(_words(text)):
+        return True
+    first, *rest = _CLAUSE_END.split(text, maxsplit=1)
+    after = _words(rest[0]) if rest else []
+    return bool(after) and _only_stop(_words(first)) and not any(
+        w in _MORE_REQUESTED or any(c.isdigit() for c in w) or w in _NUMBER_WORDS for w in after)
+
+
+_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten half quarter".split())
+
+
+def _only_stop(words: list[str]) -> bool:
     if not words:
         return False
     words = _STOP_PHRASES.sub("stop", " ".join(words)).split()

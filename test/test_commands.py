@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
     "  stop  ", "ＳＴＯＰ", "e-stop", "abort", "don't move", "stand still", "hey robot, stop!",
     "Stop, stop, stop", "arrête", "halt right now", "enough", "That's enough!", "whoa",
     "freeze right there", "No more moving, freeze", "stop there", "stay right here, stop",
+    # a reason after the stop (session 13): served at once, not by the model
+    "e-stop, person in aisle", "Stop! Someone is in front of you.", "Stop - cable on the floor",
+    "Halt; the cart is blocking the lane", "Emergency stop, if that is okay.",
 ])
 def test_stop_commands(text):
     assert is_stop_command(text)
@@ -33,6 +36,9 @@ def test_stop_commands(text):
     "", "   ", "move forward 1 m", "stop at the kitchen", "stop and turn left 90 deg",
     "non-stop dancing", "go to the bus stop", "don't stop", "stop 3", "turn left",
     "no more", "stay here", "stop over there by the door", "go there",
+    # a further request after the stop goes to the model
+    "stop, then turn left", "stop. report battery", "stop, go to the kitchen", "stop, 2 m more",
+    "stop, wait for me", "stop, why did you go left?", "stop, not yet", "stop - three more feet",
     "stop " * 100,
 ])
 def test_not_stop_commands(text):
