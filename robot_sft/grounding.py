@@ -359,6 +359,14 @@ _SIDE_IDIOMS = (r"all right|right (?:now|away)|that'?s right|"
 _NOT_A_SIDE = re.compile(rf"\b(?:{_SIDE_IDIOMS}|right\?|left over)")
 
 
+def side_mentions(text: str, side: str) -> int:
+    """How many times the command names this side of rotation ("turn right ... turn right
+    again": 2); idioms that name no side ("right now") left out."""
+    spaced = _NOT_A_SIDE.sub(" ", normalise(text)).replace("-", " ")
+    marked = _take_phrases(spaced, _DIRECTION_PHRASES, mark=lambda label: f"@{label}")[1]
+    return marked.split().count(f"@{side}")
+
+
 def asks_for_a_turn(text: str, said=None) -> bool:
     """The command turns the robot: it names a side of rotation ("turn right", a terse
     "L", "hang a left", "clockwise") or a named turn ("turn around", "a U-turn")."""
@@ -1312,6 +1320,20 @@ def check_grounding(command: str, actions) -> list[str]:
         # one more meter" with the two moves alone, 3 m straight on.
         if not any(_rotates(a) for a in actions) and asks_for_a_turn(command, said):
             findings.append("the command's turn is not in the answer")
+        # "rotate counterclockwise at a fast pace, continuing to turn for 3 seconds" answered
+        # `Turn left quickly.` and `Turn left for 3 s.` (a draw, session 13): a 90 deg turn
+        # next to the one asked for. A turn with no angle beside another to its side needs its
+        # own mention of the side ("take a left, then spin left for 3 s"); apart, the second
+        # may take the default side ("rotate opposite to clockwise, go 2 m, pivot 1.57 rad").
+        for first, second in zip(actions, actions[1:]):
+            pair = (first, second)
+            if any(isinstance(a, DefaultTurn) for a in pair) and all(
+                    _rotates(a) and not isinstance(a, Shape) for a in pair) and \
+                    (side := next(_directions(first))) == next(_directions(second)) and \
+                    sum(_rotates(a) and not isinstance(a, Shape) and next(_directions(a)) == side
+                        for a in actions) > side_mentions(command, side):
+                findings.append(f"more turns to the {side} than the command names")
+                break
         if any(isinstance(a, (Move, TimedMove)) and not _rotates(a) for a in actions) \
                 and not straight_move_said(command, said):
             findings.append("a straight move the command does not ask for (no distance, no "

@@ -806,6 +806,30 @@ def test_a_turn_needs_a_side_or_a_word_of_turning(command, answer):
 
 
 @pytest.mark.parametrize("command, answer", [
+    # session 13's draws: a 90 deg turn next to the one asked for
+    ("Please have the robot rotate counterclockwise at a fast pace, continuing to turn for 3 "
+     "seconds.", "Turn left quickly.\nTurn left for 3 s."),
+    ("Could you have the robot turn clockwise in place, continuing the rotation for a duration "
+     "of 2 seconds?", "Turn right.\nTurn right for 2 s."),
+    ("I would like the robot to spin in place clockwise for one complete rotation, ending up "
+     "facing where it started.", "Turn right 360 deg.\nTurn right."),
+])
+def test_a_turn_with_no_angle_next_to_another_needs_its_own_side(command, answer):
+    assert any("more turns to the" in f for f in check_grounding(command, parse_response(answer)))
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("take a left, then spin left for 3 seconds", "Turn left.\nTurn left for 3 s."),
+    ("turn right, go 2 m, turn right", "Turn right.\nMove forward 2 m.\nTurn right."),
+    ("kindly rotate in place opposite to clockwise, and proceed 261 cms straight ahead. To "
+     "finish, pivot in place by 1.57 rads.", "Turn left.\nMove forward 261 cm.\nTurn left 1.57 rad."),
+    ("R then R again", "Turn right.\nTurn right."),
+])
+def test_turns_each_with_a_side_said_or_apart_pass(command, answer):
+    assert check_grounding(command, parse_response(answer)) == []
+
+
+@pytest.mark.parametrize("command, answer", [
     # session 13: a draw answered the rotation's duration as a drive
     ("Could you have the robot turn clockwise in place, continuing the rotation for a duration "
      "of 2 seconds?", "Turn right.\nMove forward for 2 s."),
