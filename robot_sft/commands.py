@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from robot_sft.grounding import mentioned_numbers
+
 # A command is a stop command when every word is a stop word or filler, and at
 # least one is a stop word: "Stop!", "emergency stop", "stop now please", "halt".
 # "Stop at the kitchen" is not one (it goes to the model, and still preempts motion).
@@ -76,11 +78,8 @@ def is_stop_command(text: str) -> bool:
         return True
     first, *rest = _CLAUSE_END.split(text, maxsplit=1)
     after = _words(rest[0]) if rest else []
-    return bool(after) and _only_stop(_words(first)) and not any(
-        w in _MORE_REQUESTED or any(c.isdigit() for c in w) or w in _NUMBER_WORDS for w in after)
-
-
-_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten half quarter".split())
+    return bool(after) and _only_stop(_words(first)) and not mentioned_numbers(rest[0]) \
+        and not any(w in _MORE_REQUESTED for w in after)
 
 
 def _only_stop(words: list[str]) -> bool:

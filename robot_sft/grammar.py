@@ -484,7 +484,7 @@ def grounded_grammar(command: str, max_lines: int = DEFAULT_MAX_LINES,
     endless = refusal_cue(command) is not None  # no motion grounds "... forever", "full speed"
     said = said_numbers(command)
     free = {format_number(n) for n in said.free}
-    straight = straight_move_said(command, said)  # no `Move` line where only turning is said
+    straight = straight_move_said(command, said, cues)  # no `Move` line where only turning is said
     vocabulary = Vocabulary(
         numbers=tuple(sorted(free, key=len, reverse=True)),
         units=frozenset(u for u in ALL_UNITS if u == "deg" or unit_mentioned(command, u)),

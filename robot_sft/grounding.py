@@ -798,14 +798,15 @@ _GOING_WORD = re.compile(
     r"travell?ing|covering|heads?)\b")  # "head over the next 2 secs"; not "heading" (a turn's)
 
 
-def straight_move_said(text: str, said=None) -> bool:
+def straight_move_said(text: str, said=None, cues=None) -> bool:
     """The command asks for some straight motion: a distance or a linear speed, forward or
     backward, or a word of going. "rotate clockwise for 2 seconds" does not, so `Turn
-    right.` then `Move forward for 2 s.` (a draw, session 13) drives where nothing said to."""
+    right.` then `Move forward for 2 s.` (a draw, session 13) drives where nothing said to.
+    `said` and `cues` (its `said_numbers` and `direction_cues`) where the caller has them."""
     said = said_numbers(text) if said is None else said
     if any(q.unit in DISTANCE_UNITS or q.unit in LINEAR_SPEED_UNITS for q in said.quantities):
         return True
-    if direction_cues(text) & {"forward", "backward"}:
+    if (direction_cues(text) if cues is None else cues) & {"forward", "backward"}:
         return True
     return bool(_GOING_WORD.search(normalise(text).replace("-", " ")))
 
@@ -956,19 +957,13 @@ _MENDABLE = frozenset(w for cues, _ in _TYPO_MENDED_CUES for c in cues for w in 
                       if len(w) >= 6 and w.isalpha())
 
 
-def _keep_going_mended(spaced: str) -> str:
-    """`spaced` with each word one edit from a verb of _KEEP_GOING written as that verb."""
-    return " ".join(next((v for v in _KEEP_GOING_WORDS if w != v and _one_edit(w, v)), w)
-                    if len(w) >= 5 else w for w in spaced.split())
-
-
-def _typos_mended(spaced: str) -> str:
-    """`spaced` with each word one edit from a word of _MENDABLE (and not itself a word of
-    it) written as that word."""
+def _typos_mended(spaced: str, vocabulary=_MENDABLE) -> str:
+    """`spaced` with each word one edit from a word of `vocabulary` (and not itself a word
+    of it) written as that word."""
     def mended(word: str) -> str:
-        if len(word) < 5 or word in _MENDABLE:
+        if len(word) < 5 or word in vocabulary:
             return word
-        return next((m for m in _MENDABLE if abs(len(m) - len(word)) <= 1 and _one_edit(word, m)),
+        return next((m for m in vocabulary if abs(len(m) - len(word)) <= 1 and _one_edit(word, m)),
                     word)
     return " ".join(mended(w) for w in spaced.split())
 
@@ -999,7 +994,7 @@ def refusal_cue(text: str) -> str | None:
     endless = _first_cue(spaced, UNBOUNDED_CUES)
     if endless is None and (m := _KEEP_GOING.search(spaced)):
         endless = m.group(0)
-    if endless is None and (m := _KEEP_GOING.search(_keep_going_mended(spaced))):
+    if endless is None and (m := _KEEP_GOING.search(_typos_mended(spaced, _KEEP_GOING_WORDS))):
         endless = f"{m.group(0)}, misspelt"
     if endless is None and not said_numbers(text).amounts:
         endless = _first_cue(spaced, UNBOUNDED_UNLESS_AMOUNT_CUES)
@@ -1325,17 +1320,17 @@ def check_grounding(command: str, actions) -> list[str]:
         # next to the one asked for. A turn with no angle beside another to its side needs its
         # own mention of the side ("take a left, then spin left for 3 s"); apart, the second
         # may take the default side ("rotate opposite to clockwise, go 2 m, pivot 1.57 rad").
-        for first, second in zip(actions, actions[1:]):
-            pair = (first, second)
-            if any(isinstance(a, DefaultTurn) for a in pair) and all(
-                    _rotates(a) and not isinstance(a, Shape) for a in pair) and \
-                    (side := next(_directions(first))) == next(_directions(second)) and \
-                    sum(_rotates(a) and not isinstance(a, Shape) and next(_directions(a)) == side
-                        for a in actions) > side_mentions(command, side):
+        sides = [next(_directions(a)) if _rotates(a) and not isinstance(a, Shape) else None
+                 for a in actions]  # the side each turn line turns to
+        for k in range(len(actions) - 1):
+            side = sides[k]
+            if side and side == sides[k + 1] and any(
+                    isinstance(a, DefaultTurn) for a in actions[k:k + 2]) and \
+                    sides.count(side) > side_mentions(command, side):
                 findings.append(f"more turns to the {side} than the command names")
                 break
         if any(isinstance(a, (Move, TimedMove)) and not _rotates(a) for a in actions) \
-                and not straight_move_said(command, said):
+                and not straight_move_said(command, said, cues):
             findings.append("a straight move the command does not ask for (no distance, no "
                             "forward or backward, no word of going)")
         place = None if any(isinstance(a, Navigate) for a in actions) else asked_destination(command)

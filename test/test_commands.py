@@ -39,6 +39,7 @@ def test_stop_commands(text):
     # a further request after the stop goes to the model
     "stop, then turn left", "stop. report battery", "stop, go to the kitchen", "stop, 2 m more",
     "stop, wait for me", "stop, why did you go left?", "stop, not yet", "stop - three more feet",
+    "stop, eleven more", "stop, 1,5 m",  # any number grounding.mentioned_numbers reads
     "stop " * 100,
 ])
 def test_not_stop_commands(text):

@@ -150,6 +150,12 @@ def test_place_spans_are_the_commands_words():
     ("go 2 m at 2 m/s", "Move forward 2 m at 2 m/s."),
     ("ease forward 1 m, nice and gentle", "Move forward 1 m slowly."),
     ("quick spin left 3s", "Turn left for 3 s quickly."),
+    # turns to one side, each with its side said, or apart (session 13's side rule)
+    ("take a left, then spin left for 3 seconds", "Turn left.\nTurn left for 3 s."),
+    ("turn right, go 2 m, turn right", "Turn right.\nMove forward 2 m.\nTurn right."),
+    ("kindly rotate in place opposite to clockwise, and proceed 261 cms straight ahead. To "
+     "finish, pivot in place by 1.57 rads.", "Turn left.\nMove forward 261 cm.\nTurn left 1.57 rad."),
+    ("R then R again", "Turn right.\nTurn right."),
 ])
 def test_grounded_answers_pass(command, answer):
     assert check_grounding(command, parse_response(answer)) == []
@@ -446,6 +452,13 @@ def test_the_grounded_grammar_carries_each_said_amount_once_in_order(command, al
     ("head over to shelf d4, thanks.", "Navigate to shelf d4."),
     ("move forward 2 m, turn around, and come back 2 m",
      "Move forward 2 m.\nTurn left 180 deg.\nMove forward 2 m."),
+    # a straight move grounded by a distance, a direction or a word of going (session 13)
+    ("go for 2 seconds", "Move forward for 2 s."), ("scoot for 3 s", "Move forward for 3 s."),
+    ("could you take the robot for the next 0,5s?", "Move forward for 0.5 s."),
+    ("turn right then 2 seconds straight", "Turn right.\nMove forward for 2 s."),
+    ("rotate left, back 3 s", "Turn left.\nMove backward for 3 s."),
+    ("spin left 90 and then 1 m", "Turn left 90 deg.\nMove forward 1 m."),
+    ("turn right, then keep going for 4 seconds", "Turn right.\nMove forward for 4 s."),
 ])
 def test_the_grounded_grammar_accepts_grounded_answers(command, answer):
     assert grammar_allows(command, answer)
@@ -821,17 +834,6 @@ def test_a_turn_with_no_angle_next_to_another_needs_its_own_side(command, answer
 
 
 @pytest.mark.parametrize("command, answer", [
-    ("take a left, then spin left for 3 seconds", "Turn left.\nTurn left for 3 s."),
-    ("turn right, go 2 m, turn right", "Turn right.\nMove forward 2 m.\nTurn right."),
-    ("kindly rotate in place opposite to clockwise, and proceed 261 cms straight ahead. To "
-     "finish, pivot in place by 1.57 rads.", "Turn left.\nMove forward 261 cm.\nTurn left 1.57 rad."),
-    ("R then R again", "Turn right.\nTurn right."),
-])
-def test_turns_each_with_a_side_said_or_apart_pass(command, answer):
-    assert check_grounding(command, parse_response(answer)) == []
-
-
-@pytest.mark.parametrize("command, answer", [
     # session 13: a draw answered the rotation's duration as a drive
     ("Could you have the robot turn clockwise in place, continuing the rotation for a duration "
      "of 2 seconds?", "Turn right.\nMove forward for 2 s."),
@@ -845,19 +847,6 @@ def test_a_straight_move_needs_a_word_of_going(command, answer):
     assert any("straight move the command does not ask for" in f
                for f in check_grounding(command, parse_response(answer)))
     assert not grammar_allows(command, answer)
-
-
-@pytest.mark.parametrize("command, answer", [
-    ("go for 2 seconds", "Move forward for 2 s."), ("scoot for 3 s", "Move forward for 3 s."),
-    ("could you take the robot for the next 0,5s?", "Move forward for 0.5 s."),
-    ("turn right then 2 seconds straight", "Turn right.\nMove forward for 2 s."),
-    ("rotate left, back 3 s", "Turn left.\nMove backward for 3 s."),
-    ("spin left 90 and then 1 m", "Turn left 90 deg.\nMove forward 1 m."),
-    ("turn right, then keep going for 4 seconds", "Turn right.\nMove forward for 4 s."),
-])
-def test_a_said_distance_direction_or_word_of_going_grounds_a_move(command, answer):
-    assert check_grounding(command, parse_response(answer)) == []
-    assert grammar_allows(command, answer)
 
 
 @pytest.mark.parametrize("command, answer", [
